@@ -52,7 +52,9 @@ def dcmtk_env() -> dict[str, str]:
     return env
 
 
-def wait_for_port(port: int, proc: subprocess.Popen[bytes] | None = None, timeout: float = READY_TIMEOUT) -> None:
+def wait_for_port(
+    port: int, proc: subprocess.Popen[bytes] | None = None, timeout: float = READY_TIMEOUT
+) -> None:
     """Block until something accepts on 127.0.0.1:port (polling connect), or fail with the peer's output."""
     deadline = time.monotonic() + timeout
     delay = 0.005
@@ -120,7 +122,9 @@ def start_peer(
     return peer
 
 
-def run_tool(argv: Sequence[str], *, timeout: float = 60, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def run_tool(
+    argv: Sequence[str], *, timeout: float = 60, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run a DCMTK (or other) command-line tool to completion with TCP_NODELAY set."""
     return subprocess.run(
         list(argv), capture_output=True, text=True, timeout=timeout, env=dcmtk_env(), cwd=cwd, check=False

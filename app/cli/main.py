@@ -9,9 +9,14 @@ from app import __version__
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="courier", description="Courier DICOM workstation and network tools")
+    parser = argparse.ArgumentParser(
+        prog="courier", description="Courier DICOM workstation and network tools"
+    )
     parser.add_argument("--version", action="version", version=f"courier {__version__}")
-    parser.add_subparsers(dest="command", metavar="COMMAND")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    from app.cli import tools  # noqa: PLC0415 - keeps `courier --version` fast
+
+    tools.register(subparsers)
     return parser
 
 
@@ -19,9 +24,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
-        print("courier: the workstation window is not built yet; see `courier --help` for the tools.", file=sys.stderr)
-        return 2
-    return 0
+        from app.ui.app import run_gui  # noqa: PLC0415 - lazily: `courier echo` and friends must not import Qt
+
+        return run_gui()
+    return int(args.run(args))
 
 
 if __name__ == "__main__":

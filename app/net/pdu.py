@@ -328,9 +328,10 @@ def describe_rejection(result: RejectResult | int, source: RejectSource | int, r
         why = {1: "no reason given", 2: "protocol version not supported"}.get(reason, f"reason {reason}")
         who = "the peer's upper layer (ACSE)"
     else:
-        why = {1: "temporary congestion: try again later", 2: "local limit exceeded: too many associations"}.get(
-            reason, f"reason {reason}"
-        )
+        why = {
+            1: "temporary congestion: try again later",
+            2: "local limit exceeded: too many associations",
+        }.get(reason, f"reason {reason}")
         who = "the peer's upper layer (presentation)"
     return f"Association rejected {permanence} by {who}: {why} (result {int(result)}, source {int(source)}, reason {reason})"
 

@@ -1,0 +1,133 @@
+"""Data sets to and from the bytes a DIMSE message carries, and Part-10 files read in chunks.
+
+pydicom does all the encoding and decoding; this module only chooses the encoding from the negotiated
+transfer syntax (PS3.5 Annex A) and handles deflate, which is a property of the whole byte stream
+rather than of any element.
+
+Large instances never need to be decoded to be sent: ``read_part10_header`` finds where the data set
+starts in a file and ``iter_file_chunks`` streams it from there, so a C-STORE of a 1 GB file holds one
+chunk in memory at a time.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from io import BytesIO
+from pathlib import Path
+
+from pydicom.dataset import Dataset
+from pydicom.filebase import DicomBytesIO
+from pydicom.filereader import _read_file_meta_info, read_dataset, read_preamble
+from pydicom.filewriter import write_dataset
+from pydicom.uid import (
+    UID,
+    DeflatedExplicitVRLittleEndian,
+    ExplicitVRBigEndian,
+    ImplicitVRLittleEndian,
+)
+
+from app.net.errors import DimseError
+
+CHUNK_SIZE = 1 << 20
+
+
+def _encoding_of(transfer_syntax: str) -> tuple[bool, bool]:
+    """(implicit VR, little endian) for a transfer syntax; every compressed syntax is explicit LE."""
+    if transfer_syntax == ImplicitVRLittleEndian:
+        return True, True
+    if transfer_syntax == ExplicitVRBigEndian:
+        return False, False
+    return False, True
+
+
+def encode_dataset(ds: Dataset, transfer_syntax: str) -> bytes:
+    """The data set as it travels in a P-DATA value for ``transfer_syntax`` (no preamble, no file meta)."""
+    implicit, little = _encoding_of(transfer_syntax)
+    fp = DicomBytesIO()
+    fp.is_implicit_VR = implicit
+    fp.is_little_endian = little
+    try:
+        write_dataset(fp, ds)
+    except Exception as exc:  # pydicom raises several types for an unencodable value
+        raise DimseError(f"cannot encode the data set as {UID(transfer_syntax).name}: {exc}") from exc
+    data = fp.getvalue()
+    if transfer_syntax == DeflatedExplicitVRLittleEndian:
+        # PS3.5 A.5: raw deflate (no zlib header) of the explicit VR little endian stream.
+        compressor = zlib.compressobj(zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, -zlib.MAX_WBITS)
+        data = compressor.compress(data) + compressor.flush()
+    return data
+
+
+def decode_dataset(data: bytes | bytearray | memoryview, transfer_syntax: str) -> Dataset:
+    """Parse the bytes of a received data set (raises ``DimseError`` with words when they are not DICOM)."""
+    raw = bytes(data)
+    if transfer_syntax == DeflatedExplicitVRLittleEndian:
+        try:
+            raw = zlib.decompress(raw, -zlib.MAX_WBITS)
+        except zlib.error as exc:
+            raise DimseError(f"the deflated data set cannot be inflated: {exc}") from exc
+    implicit, little = _encoding_of(transfer_syntax)
+    try:
+        ds = read_dataset(BytesIO(raw), implicit, little)
+    except Exception as exc:
+        raise DimseError(f"the received data set is not valid {UID(transfer_syntax).name}: {exc}") from exc
+    return ds
+
+
+@dataclass(frozen=True, slots=True)
+class Part10Header:
+    """What a C-STORE needs from a file before streaming its data set."""
+
+    path: Path
+    sop_class_uid: str
+    sop_instance_uid: str
+    transfer_syntax: str
+    dataset_offset: int
+    size: int
+
+    @property
+    def dataset_length(self) -> int:
+        return self.size - self.dataset_offset
+
+
+class NotPart10File(DimseError):
+    """The file has no DICOM Part-10 header (preamble, DICM, file meta group)."""
+
+
+def read_part10_header(path: Path | str) -> Part10Header:
+    """Read only the preamble and file meta group (PS3.10 7.1) of ``path``."""
+    path = Path(path)
+    try:
+        with path.open("rb") as fp:
+            if read_preamble(fp, force=False) is None:
+                raise NotPart10File(f"{path} has no DICOM preamble")
+            meta = _read_file_meta_info(fp)
+            offset = fp.tell()
+            size = path.stat().st_size
+    except NotPart10File:
+        raise
+    except OSError as exc:
+        raise DimseError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    except Exception as exc:
+        raise NotPart10File(f"{path} is not a readable DICOM file: {exc}") from exc
+    try:
+        return Part10Header(
+            path=path,
+            sop_class_uid=str(meta.MediaStorageSOPClassUID),
+            sop_instance_uid=str(meta.MediaStorageSOPInstanceUID),
+            transfer_syntax=str(meta.TransferSyntaxUID),
+            dataset_offset=offset,
+            size=size,
+        )
+    except AttributeError as exc:
+        raise NotPart10File(f"{path}: the file meta group lacks {exc.name}") from exc
+
+
+def iter_file_chunks(path: Path, offset: int, chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]:
+    """The bytes of ``path`` from ``offset`` on, ``chunk_size`` at a time."""
+    with path.open("rb") as fp:
+        fp.seek(offset)
+        while chunk := fp.read(chunk_size):
+            yield chunk

@@ -1,0 +1,1 @@
+"""The Courier workstation window (PySide6 on a qasync event loop)."""

@@ -1,0 +1,71 @@
+"""The status bar: listener state, active associations and the loop-lag meter in its tooltip."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QLabel, QStatusBar, QWidget
+
+from app.settings import Settings
+from app.ui.loop_lag import LoopLagMeter
+
+
+class ListenerStatus(Protocol):
+    """What the status bar needs from the local listener (the lead's storage SCP provides it)."""
+
+    def state_text(self) -> str:
+        """E.g. "COURIER on port 11112: listening" or "... not listening: port 11112 is in use"."""
+        ...
+
+    def active_associations(self) -> int: ...
+
+    def on_change(self, callback: Callable[[], None]) -> None:
+        """Call `callback` (on the GUI thread) whenever state_text or active_associations change."""
+        ...
+
+
+class CourierStatusBar(QStatusBar):
+    def __init__(
+        self, settings: Settings, lag_meter: LoopLagMeter | None = None, parent: QWidget | None = None
+    ):
+        super().__init__(parent)
+        self.settings = settings
+        self.lag_meter = lag_meter
+        self.listener: ListenerStatus | None = None
+        self.listener_label = QLabel()
+        self.associations_label = QLabel()
+        self.lag_label = QLabel()
+        for label in (self.listener_label, self.associations_label, self.lag_label):
+            label.setContentsMargins(8, 0, 8, 0)
+            self.addPermanentWidget(label)
+        self._timer = QTimer(self)
+        self._timer.setInterval(1000)
+        self._timer.timeout.connect(self.refresh)
+        self._timer.start()
+        self.refresh()
+
+    def set_listener(self, listener: ListenerStatus) -> None:
+        self.listener = listener
+        listener.on_change(self.refresh)
+        self.refresh()
+
+    def refresh(self) -> None:
+        s = self.settings
+        if self.listener is None:
+            self.listener_label.setText(
+                f"Local AE {s.ae_title}, port {s.listener_port} — listener: not started"
+            )
+            self.associations_label.setText("")
+            self.associations_label.setVisible(False)
+        else:
+            self.listener_label.setText(self.listener.state_text())
+            count = self.listener.active_associations()
+            self.associations_label.setText(f"{count} active association{'s' if count != 1 else ''}")
+            self.associations_label.setVisible(True)
+        if self.lag_meter is not None:
+            stats = self.lag_meter.snapshot()
+            self.lag_label.setText(f"Loop lag p99 {stats.p99_ms:.0f} ms")
+            self.lag_label.setToolTip(stats.describe())
+            self.setToolTip(stats.describe())
