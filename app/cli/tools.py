@@ -23,17 +23,20 @@ from app.cli.common import (
     make_ae,
     parse_keys,
     status_words,
+    suboperation_counts,
 )
 from app.net.ae import storage_contexts_for
-from app.net.contexts import DEFAULT_TRANSFER_SYNTAXES, VERIFICATION
+from app.net.contexts import COMMON_STORAGE_SOP_CLASSES, DEFAULT_TRANSFER_SYNTAXES, VERIFICATION
 from app.net.dimse.status import StatusCategory, category_of
 from app.net.errors import DicomNetworkError
-from app.net.scp import Handlers, Request
-from app.net.scu import StoreSource
+from app.net.files import write_part10
+from app.net.pdu import RoleSelection
+from app.net.scp import Handlers, Request, StatusError
+from app.net.scu import Operation, StoreSource
 from app.net.sop import query_sop_class
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction) -> None:
     echo = subparsers.add_parser("echo", help="C-ECHO a node (is it alive, does it accept us?)")
     add_peer_arguments(echo)
     echo.add_argument("-r", "--repeat", type=int, default=1, help="send N echoes on one association")
@@ -162,11 +165,13 @@ async def _echo(args: argparse.Namespace) -> int:
                 )
             else:
                 print(
-                    f"C-ECHO {args.called_aet}@{args.host}:{args.port}: {status_words(status, 'C-ECHO')} in {rtt:.1f} ms"
+                    f"C-ECHO {args.called_aet}@{args.host}:{args.port}: "
+                    f"{status_words(status, 'C-ECHO')} in {rtt:.1f} ms"
                 )
     if not args.json:
         print(
-            f"peer implementation: {negotiated.peer_implementation_class_uid or '?'} {negotiated.peer_implementation_version_name or ''}".rstrip()
+            f"peer implementation: {negotiated.peer_implementation_class_uid or '?'} "
+            f"{negotiated.peer_implementation_version_name or ''}".rstrip()
         )
         print(f"total {1000 * (time.perf_counter() - started):.1f} ms including association and release")
     return worst
@@ -205,7 +210,8 @@ async def _store(args: argparse.Namespace) -> int:
     contexts = storage_contexts_for(sources)
     if len(contexts) > 128:
         print(
-            f"courier: {len(contexts)} SOP classes do not fit the 128 presentation contexts of one association",
+            f"courier: {len(contexts)} SOP classes do not fit "
+            "the 128 presentation contexts of one association",
             file=sys.stderr,
         )
         return EXIT_USAGE
@@ -246,7 +252,8 @@ async def _store(args: argparse.Namespace) -> int:
     if not args.json:
         rate = len(sources) / elapsed if elapsed else 0
         print(
-            f"sent {len(sources) - failures} of {len(sources)} instances ({sent_bytes / 1e6:.1f} MB) in {elapsed:.2f} s, {rate:.0f}/s; {failures} failed, {skipped} skipped"
+            f"sent {len(sources) - failures} of {len(sources)} instances ({sent_bytes / 1e6:.1f} MB) "
+            f"in {elapsed:.2f} s, {rate:.0f}/s; {failures} failed, {skipped} skipped"
         )
     return EXIT_OK if failures == 0 else EXIT_DICOM_FAILURE
 
@@ -262,14 +269,14 @@ def _identifier(args: argparse.Namespace) -> Dataset:
     return ds
 
 
-async def _consume(operation, args: argparse.Namespace, service: str) -> int:  # type: ignore[no-untyped-def]
+async def _consume(operation: Operation, args: argparse.Namespace, service: str) -> int:
     pending = 0
     final: Dataset | None = None
     async for status, identifier in operation:
         if category_of(int(status.Status)) is StatusCategory.PENDING:
             pending += 1
             if args.json:
-                record = {"status": int(status.Status)}
+                record: dict[str, object] = {"status": int(status.Status)}
                 if identifier is not None:
                     record["identifier"] = identifier.to_json_dict()
                 for key in (
@@ -284,9 +291,7 @@ async def _consume(operation, args: argparse.Namespace, service: str) -> int:  #
             elif identifier is not None:
                 print(f"match {pending}:\n{dataset_text(identifier)}")
             elif "NumberOfCompletedSuboperations" in status:
-                print(
-                    f"  {service}: {status.get('NumberOfCompletedSuboperations', 0)} completed, {status.get('NumberOfFailedSuboperations', 0)} failed, {status.get('NumberOfRemainingSuboperations', 0)} remaining"
-                )
+                print(f"  {service}: {suboperation_counts(status)}")
             if args.cancel is not None and pending >= args.cancel:
                 await operation.cancel()
         else:
@@ -309,12 +314,12 @@ async def _consume(operation, args: argparse.Namespace, service: str) -> int:  #
                         list(identifier.FailedSOPInstanceUIDList)
                         if identifier.VM > 1
                         else [str(identifier.FailedSOPInstanceUIDList)]
-                    )  # type: ignore[attr-defined]
+                    )
                 emit_json(record)
             else:
                 counts = ""
                 if "NumberOfCompletedSuboperations" in status:
-                    counts = f" ({status.get('NumberOfCompletedSuboperations', 0)} completed, {status.get('NumberOfFailedSuboperations', 0)} failed, {status.get('NumberOfWarningSuboperations', 0)} warning)"
+                    counts = f" ({suboperation_counts(status)})"
                 print(f"{service}: {status_words(status, service)}{counts}; {pending} pending responses")
     if final is None:
         return EXIT_DICOM_FAILURE
@@ -359,9 +364,6 @@ def run_get(args: argparse.Namespace) -> int:
 
 
 async def _get(args: argparse.Namespace) -> int:
-    from app.net.contexts import COMMON_STORAGE_SOP_CLASSES
-    from app.net.pdu import RoleSelection
-
     try:
         identifier = _identifier(args)
     except ValueError as exc:
@@ -390,13 +392,14 @@ async def _get(args: argparse.Namespace) -> int:
 
 def _write_received(request: Request, out: Path) -> int:
     """Write a C-GET sub-operation's instance as a Part-10 file named by its SOP Instance UID."""
-    from app.net.files import write_part10
-
+    if not isinstance(request.raw, bytes | bytearray | memoryview):
+        raise StatusError(0xC211, "the C-STORE request carried no data set")
+    command = request.command
     write_part10(
         out,
-        request.command.affected_sop_class_uid,
-        request.command.affected_sop_instance_uid,
+        command.affected_sop_class_uid,
+        command.affected_sop_instance_uid,
         request.transfer_syntax,
         request.raw,
-    )  # type: ignore[arg-type]
+    )
     return 0

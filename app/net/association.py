@@ -147,6 +147,8 @@ class Association(asyncio.Protocol):
         self._released: asyncio.Future[None] = self._loop.create_future()
         self._closed: asyncio.Future[None] = self._loop.create_future()
         self._artim: asyncio.TimerHandle | None = None
+        self._idle_timer: asyncio.TimerHandle | None = None
+        self._last_activity = self._loop.time()
         self._writable = asyncio.Event()
         self._writable.set()
         self._send_lock = asyncio.Lock()
@@ -210,10 +212,13 @@ class Association(asyncio.Protocol):
         self._run(self.layer.connection_established())
 
     def data_received(self, data: bytes) -> None:
+        self._last_activity = self._loop.time()
         self._run(self.layer.data_received(data))
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_artim()
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
         if self.layer.state is not State.STA1:
             self._run(self.layer.connection_closed())
         if self.failure is None and not self._released.done():
@@ -610,7 +615,22 @@ class Association(asyncio.Protocol):
             self._cancels[command.message_id] = asyncio.Event()  # type: ignore[union-attr]
             self._requests.put_nowait(message)
 
+    def _watch_idle(self) -> None:
+        """Abort an established association on which nothing was received for ``timeouts.idle`` seconds."""
+        idle = self.timeouts.idle
+        if idle is None or self.failure is not None or self.layer.state is State.STA1:
+            return
+        quiet_for = self._loop.time() - self._last_activity
+        if quiet_for < idle:
+            self._idle_timer = self._loop.call_later(idle - quiet_for, self._watch_idle)
+            return
+        self._fail(DicomTimeout(f"nothing received from the peer for {idle:g} s (network idle timeout): aborted"))
+        self.abort(AbortReason.NOT_SPECIFIED, source=AbortSource.SERVICE_PROVIDER)
+
     def _start_workers(self) -> None:
+        if self.timeouts.idle is not None and self._idle_timer is None:
+            self._last_activity = self._loop.time()
+            self._watch_idle()
         if self.dispatcher is None or self._workers:
             return
         assert self.negotiated is not None

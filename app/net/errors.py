@@ -10,7 +10,7 @@ error carries the A-ABORT source and reason that the Upper Layer must answer wit
 
 from __future__ import annotations
 
-from app.net.pdu import AbortReason, AbortSource, RejectReason, RejectResult, RejectSource
+from app.net.pdu import AbortReason, AbortSource, RejectReason, RejectResult, RejectSource, describe_rejection
 
 
 class DicomNetworkError(Exception):
@@ -52,8 +52,6 @@ class AssociationRejected(DicomNetworkError):
     """The peer answered our A-ASSOCIATE-RQ with an A-ASSOCIATE-RJ."""
 
     def __init__(self, result: RejectResult, source: RejectSource, reason: RejectReason | int) -> None:
-        from app.net.pdu import describe_rejection
-
         super().__init__(describe_rejection(result, source, reason))
         self.result = result
         self.source = source

@@ -140,14 +140,14 @@ class Handlers:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-async def _call(handler: Callable[[Request], Any], request: Request) -> Any:
+async def call_handler(handler: Callable[[Request], Any], request: Request) -> Any:
     result = handler(request)
     if inspect.isawaitable(result):
         result = await result
     return result
 
 
-async def _iterate(source: Any) -> Any:
+async def iterate(source: Any) -> Any:
     """Iterate a sync or async iterable uniformly (sync iterables advance between awaits)."""
     if isinstance(source, AsyncIterable):
         async for item in source:
@@ -155,10 +155,12 @@ async def _iterate(source: Any) -> Any:
     else:
         for item in source or ():
             yield item
+            # Let the loop read what the peer sends meanwhile (a C-CANCEL, other associations).
+            await asyncio.sleep(0)
 
 
 def _has_field(cls: type, name: str) -> bool:
-    return any(f.name == name for f in fields(cls))  # type: ignore[arg-type]
+    return any(f.name == name for f in fields(cls))
 
 
 def _status_of(value: Any) -> tuple[int, Dataset | None]:
@@ -177,7 +179,7 @@ def _detail(status_ds: Dataset | None) -> Dataset | None:
     return detail if len(detail) else None
 
 
-def _comment(text: str) -> Dataset:
+def error_comment(text: str) -> Dataset:
     ds = Dataset()
     ds.ErrorComment = text[:64]  # PS3.7: Error Comment is LO, at most 64 characters
     return ds
@@ -255,21 +257,25 @@ class ServiceDispatcher:
     ) -> tuple[int, Dataset | None, Any]:
         """Run ``handler`` and turn whatever happens into (status, detail, returned value)."""
         if handler is None:
-            return HANDLER_FAILED.get(service, NO_SUCH_SOP_CLASS), _comment(f"no {service} handler"), None
+            return (
+                HANDLER_FAILED.get(service, NO_SUCH_SOP_CLASS),
+                error_comment(f"no {service} handler"),
+                None,
+            )
         try:
-            value = await _call(handler, request)
+            value = await call_handler(handler, request)
         except StatusError as exc:
-            return exc.status, _comment(exc.comment) if exc.comment else None, None
+            return exc.status, error_comment(exc.comment) if exc.comment else None, None
         except DimseError as exc:
-            return IDENTIFIER_DOES_NOT_MATCH, _comment(str(exc)), None
+            return IDENTIFIER_DOES_NOT_MATCH, error_comment(str(exc)), None
         except Exception as exc:
             status = getattr(exc, "dicom_status", None)
             if isinstance(status, int):
-                return status, _comment(str(exc)), None
+                return status, error_comment(str(exc)), None
             log.exception("%s handler failed", service)
             return (
                 HANDLER_FAILED.get(service, PROCESSING_FAILURE),
-                _comment(f"{type(exc).__name__}: {exc}"),
+                error_comment(f"{type(exc).__name__}: {exc}"),
                 None,
             )
         extra = None
@@ -292,12 +298,14 @@ class ServiceDispatcher:
     async def _find(self, request: Request) -> None:
         assoc = request.association
         if self.handlers.find is None:
-            await self._final(request, c.CFindRSP, HANDLER_FAILED["C-FIND"], _comment("no C-FIND handler"))
+            await self._final(
+                request, c.CFindRSP, HANDLER_FAILED["C-FIND"], error_comment("no C-FIND handler")
+            )
             return
         try:
             request.dataset  # noqa: B018 - parse now: a broken identifier is the requestor's error
-            results = await _call(self.handlers.find, request)
-            async for item in _iterate(results):
+            results = await call_handler(self.handlers.find, request)
+            async for item in iterate(results):
                 if request.cancelled.is_set():
                     await self._final(request, c.CFindRSP, CANCEL, None)
                     return
@@ -313,15 +321,17 @@ class ServiceDispatcher:
         except DicomNetworkError as exc:
             if assoc.failure is not None:
                 return
-            await self._final(request, c.CFindRSP, IDENTIFIER_DOES_NOT_MATCH, _comment(str(exc)))
+            await self._final(request, c.CFindRSP, IDENTIFIER_DOES_NOT_MATCH, error_comment(str(exc)))
             return
         except StatusError as exc:
-            await self._final(request, c.CFindRSP, exc.status, _comment(exc.comment) if exc.comment else None)
+            await self._final(
+                request, c.CFindRSP, exc.status, error_comment(exc.comment) if exc.comment else None
+            )
             return
         except Exception as exc:
             log.exception("C-FIND handler failed")
             status = getattr(exc, "dicom_status", HANDLER_FAILED["C-FIND"])
-            await self._final(request, c.CFindRSP, status, _comment(f"{type(exc).__name__}: {exc}"))
+            await self._final(request, c.CFindRSP, status, error_comment(f"{type(exc).__name__}: {exc}"))
             return
         await self._final(request, c.CFindRSP, CANCEL if request.cancelled.is_set() else SUCCESS, None)
 
@@ -342,7 +352,8 @@ class ServiceDispatcher:
     # C-GET and C-MOVE
 
     async def _retrieve(self, request: Request, service: str) -> None:
-        from app.net.retrieve import run_retrieve  # the sub-operation engine lives in its own module
+        # Imported here because app.net.retrieve builds on this module (a cycle at import time).
+        from app.net.retrieve import run_retrieve  # noqa: PLC0415
 
         await run_retrieve(self, request, service)
 
@@ -364,8 +375,9 @@ class ServiceDispatcher:
             raise DimseError(f"unsupported request {type(request.command).__name__}")
         attribute, response_class, service = entry
         handler = getattr(self.handlers, attribute)
+        detail: Dataset | None
         if handler is None:
-            status, detail, reply = NO_SUCH_SOP_CLASS, _comment(f"no {service} handler"), None
+            status, detail, reply = NO_SUCH_SOP_CLASS, error_comment(f"no {service} handler"), None
         else:
             status, detail, reply = await self._answer_with_handler(request, handler, service)
         rq = request.command

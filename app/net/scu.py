@@ -35,7 +35,7 @@ from app.net.dimse.commands import (
 )
 from app.net.dimse.framing import AssembledMessage
 from app.net.dimse.status import StatusCategory, category_of
-from app.net.errors import AssociationAborted, DimseError, NoAcceptedContext
+from app.net.errors import AssociationAborted, DicomTimeout, DimseError, NoAcceptedContext
 from app.net.sop import QueryModel, query_sop_class
 from app.net.status_dataset import status_dataset
 
@@ -152,8 +152,6 @@ class Operation:
                         return
                     yield status, identifier
         except TimeoutError:
-            from app.net.errors import DicomTimeout
-
             raise DicomTimeout(
                 f"the {name} did not finish within {self._total_timeout:g} s (retrieve timeout)"
             ) from None
@@ -162,7 +160,7 @@ class Operation:
                 await self._drain_after_cancel(queue)
             assoc.forget_responses(self.message_id)
 
-    async def _drain_after_cancel(self, queue: asyncio.Queue) -> None:  # type: ignore[type-arg]
+    async def _drain_after_cancel(self, queue: asyncio.Queue) -> None:
         # The consumer left early: ask the peer to stop and swallow responses until the final one.
         assoc = self._assoc
         with contextlib.suppress(Exception):
@@ -280,7 +278,7 @@ class Client:
         tasks: set[asyncio.Task[None]] = set()
         assoc = self.association
 
-        async def one(source: StoreSource, rq: CStoreRQ, queue: asyncio.Queue, context_id: int) -> None:  # type: ignore[type-arg]
+        async def one(source: StoreSource, rq: CStoreRQ, queue: asyncio.Queue, context_id: int) -> None:
             try:
                 response = await assoc.next_response(queue, assoc.timeouts.dimse, "C-STORE")
                 outcome: Dataset | Exception = status_dataset(response.command)
@@ -343,7 +341,7 @@ class Client:
         return Operation(self, ctx.context_id, rq, data, ctx.transfer_syntax, total_timeout=total_timeout)
 
     def find(self, identifier: Dataset, model: QueryModel | str = "study", *, priority: int = 0) -> Operation:
-        """C-FIND: ``async for status, match in client.find(ds, "study")`` (Patient Root, Study Root, Worklist)."""
+        """C-FIND: ``async for status, match in client.find(ds, "study")`` (patient, study, worklist)."""
         return self._query(
             "find",
             identifier,
@@ -367,7 +365,7 @@ class Client:
         )
 
     def get(self, identifier: Dataset, model: QueryModel | str = "study", *, priority: int = 0) -> Operation:
-        """C-GET: the instances arrive as C-STORE requests on this association and go to the client's store handler."""
+        """C-GET: the instances arrive as C-STORE requests on this association, for the store handler."""
         return self._query(
             "get",
             identifier,
@@ -385,9 +383,9 @@ class Client:
         ctx = self._context(sop_class_uid)
         data = encode_dataset(dataset, ctx.transfer_syntax) if dataset is not None else None
         response = await self.association.request(ctx.context_id, rq, data, what=what)  # type: ignore[arg-type]
-        reply = (
-            decode_dataset(response.dataset, ctx.transfer_syntax) if response.dataset is not None else None
-        )  # type: ignore[arg-type]
+        raw = response.dataset
+        has_reply = isinstance(raw, bytes | bytearray | memoryview)
+        reply = decode_dataset(raw, ctx.transfer_syntax) if has_reply else None  # type: ignore[arg-type]
         return status_dataset(response.command), reply
 
     async def n_event_report(

@@ -11,7 +11,7 @@ from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, ImplicitVRLittle
 
 from app.net.ae import ApplicationEntity
 from app.net.contexts import VERIFICATION
-from app.net.errors import AssociationRejected, ConnectionFailed, DicomTimeout, NoAcceptedContext
+from app.net.errors import AssociationAborted, AssociationRejected, ConnectionFailed, DicomTimeout, NoAcceptedContext
 from app.net.pdu import RoleSelection
 from app.net.scp import Handlers, MoveAnswer, Request, StatusError
 from app.net.scu import StoreSource
@@ -284,3 +284,16 @@ async def test_dimse_timeout_fires_when_the_peer_never_answers(served) -> None:
             await client.store(make_ct(rows=8))
         gate.set()
         client.abort()
+
+
+async def test_network_idle_timeout_aborts_an_association_nobody_uses() -> None:
+    server_ae = ApplicationEntity("SCP", timeouts=Timeouts(acse=5, dimse=5, artim=2, idle=0.2))
+    server = await server_ae.start_server(Handlers(), host="127.0.0.1", port=0)
+    try:
+        async with scu().associate("127.0.0.1", server.port, contexts=[VERIFICATION]) as client:
+            await asyncio.wait_for(asyncio.shield(client.association.closed), timeout=5)
+            assert isinstance(client.association.failure, AssociationAborted)
+            with pytest.raises(AssociationAborted):
+                await client.echo()
+    finally:
+        await server.close(grace=1)
