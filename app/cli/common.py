@@ -7,6 +7,7 @@ import json
 import re
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, TextIO
 
 from pydicom.datadict import dictionary_VR, tag_for_keyword
@@ -29,8 +30,10 @@ from app.net.events import (
     PduReceived,
     PduSent,
 )
+from app.net.identity import username_identity
 from app.net.pdu import describe_context_result
 from app.net.timeouts import Timeouts
+from app.net.tls import DICOM_TLS_PORT, TlsSettings, client_context
 from app.net.trace import describe_pdu
 
 # Exit codes: scripts tell a DICOM failure from a network problem.
@@ -38,6 +41,10 @@ EXIT_OK = 0
 EXIT_DICOM_FAILURE = 1
 EXIT_USAGE = 2
 EXIT_NETWORK = 3
+
+
+class OptionError(ValueError):
+    """Command-line options that cannot work together; the message says which."""
 
 
 def add_peer_arguments(parser: argparse.ArgumentParser, *, default_called: str = "ANY-SCP") -> None:
@@ -86,6 +93,51 @@ def add_ae_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--json", action="store_true", help="print results as JSON lines (DICOM JSON model for data sets)"
     )
+    add_security_arguments(parser)
+
+
+def add_security_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("security (DICOM TLS, user identity)")
+    group.add_argument(
+        "--tls",
+        action="store_true",
+        help=f"use DICOM TLS (PS3.15; the usual port is {DICOM_TLS_PORT}); with --ca, trust only that CA",
+    )
+    group.add_argument("--ca", type=Path, metavar="PEM", help="CA certificate(s) that signed the peer's")
+    group.add_argument("--cert", type=Path, metavar="PEM", help="our certificate, for mutual TLS")
+    group.add_argument("--key", type=Path, metavar="PEM", help="the private key of --cert")
+    group.add_argument(
+        "--no-verify",
+        action="store_true",
+        help="encrypt without checking the peer's certificate (testing only)",
+    )
+    group.add_argument("--username", metavar="NAME", help="present a user identity (PS3.7 D.3.3.7)")
+    group.add_argument("--password", metavar="PASSCODE", help="with --username: its passcode")
+
+
+def tls_settings(args: argparse.Namespace) -> TlsSettings | None:
+    """The TLS settings the options ask for, or ``None`` for a plain TCP association."""
+    if not (args.tls or args.ca or args.cert or args.key or args.no_verify):
+        return None
+    return TlsSettings(
+        ca_file=args.ca, cert_file=args.cert, key_file=args.key, verify_peer=not args.no_verify
+    )
+
+
+def association_options(args: argparse.Namespace) -> dict[str, Any]:
+    """Keyword arguments for ``ApplicationEntity.associate``: the TLS context and the user identity.
+
+    Raises ``TlsConfigurationError`` naming an unusable certificate or key file, ``OptionError`` for
+    options that do not go together."""
+    options: dict[str, Any] = {}
+    settings = tls_settings(args)
+    if settings is not None:
+        options["tls"] = client_context(settings)
+    if args.username:
+        options["user_identity"] = username_identity(args.username, args.password)
+    elif args.password:
+        raise OptionError("--password needs --username")
+    return options
 
 
 def make_ae(args: argparse.Namespace, *, retrieve_timeout: float | None = 3600.0) -> ApplicationEntity:

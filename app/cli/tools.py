@@ -17,7 +17,9 @@ from app.cli.common import (
     EXIT_NETWORK,
     EXIT_OK,
     EXIT_USAGE,
+    OptionError,
     add_peer_arguments,
+    association_options,
     dataset_text,
     emit_json,
     make_ae,
@@ -34,6 +36,7 @@ from app.net.pdu import RoleSelection
 from app.net.scp import Handlers, Request, StatusError
 from app.net.scu import Operation, StoreSource
 from app.net.sop import query_sop_class
+from app.net.tls import TlsConfigurationError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -89,7 +92,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             )
         sub.add_argument(
             "-k",
-            "--key",
+            "--query-key",
+            dest="key",
             action="append",
             default=[],
             metavar="KEY[=VALUE]",
@@ -127,6 +131,9 @@ def run_async(coro: object) -> int:
     except DicomNetworkError as exc:
         print(f"courier: {exc}", file=sys.stderr)
         return EXIT_NETWORK
+    except (OptionError, TlsConfigurationError) as exc:
+        print(f"courier: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except KeyboardInterrupt:
         print("courier: interrupted", file=sys.stderr)
         return 130
@@ -144,7 +151,11 @@ async def _echo(args: argparse.Namespace) -> int:
     ae = make_ae(args)
     started = time.perf_counter()
     async with ae.associate(
-        args.host, args.port, called_ae_title=args.called_aet, contexts=[VERIFICATION]
+        args.host,
+        args.port,
+        called_ae_title=args.called_aet,
+        contexts=[VERIFICATION],
+        **association_options(args),
     ) as client:
         negotiated = client.negotiated
         worst = EXIT_OK
@@ -241,7 +252,12 @@ async def _store(args: argparse.Namespace) -> int:
 
     window = (args.async_ops, 1) if args.async_ops and args.async_ops > 1 else None
     async with ae.associate(
-        args.host, args.port, called_ae_title=args.called_aet, contexts=contexts, async_operations=window
+        args.host,
+        args.port,
+        called_ae_title=args.called_aet,
+        contexts=contexts,
+        async_operations=window,
+        **association_options(args),
     ) as client:
         results = await client.store_many(sources, on_result=on_result)
         for source, outcome in results:
@@ -339,7 +355,9 @@ async def _find(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     ae = make_ae(args)
     sop = query_sop_class("find", args.model)
-    async with ae.associate(args.host, args.port, called_ae_title=args.called_aet, contexts=[sop]) as client:
+    async with ae.associate(
+        args.host, args.port, called_ae_title=args.called_aet, contexts=[sop], **association_options(args)
+    ) as client:
         return await _consume(client.find(identifier, args.model), args, "C-FIND")
 
 
@@ -355,7 +373,9 @@ async def _move(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     ae = make_ae(args)
     sop = query_sop_class("move", args.model)
-    async with ae.associate(args.host, args.port, called_ae_title=args.called_aet, contexts=[sop]) as client:
+    async with ae.associate(
+        args.host, args.port, called_ae_title=args.called_aet, contexts=[sop], **association_options(args)
+    ) as client:
         return await _consume(client.move(identifier, args.move_destination, args.model), args, "C-MOVE")
 
 
@@ -386,6 +406,7 @@ async def _get(args: argparse.Namespace) -> int:
         contexts=contexts,
         role_selections=roles,
         handlers=handlers,
+        **association_options(args),
     ) as client:
         return await _consume(client.get(identifier, args.model), args, "C-GET")
 

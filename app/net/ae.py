@@ -12,6 +12,7 @@ raises.  The server serves any number of associations at once on the running eve
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from types import TracebackType
@@ -19,6 +20,7 @@ from typing import Any
 
 from app.net.association import Association, open_association
 from app.net.contexts import (
+    ALL_TRANSFER_SYNTAXES,
     DEFAULT_TRANSFER_SYNTAXES,
     QR_FIND,
     QR_GET,
@@ -89,7 +91,10 @@ class AssociationContext:
         port: int,
         settings: RequestorSettings,
         handlers: Handlers | None,
+        *,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
+        self._tls = tls
         self._ae = ae
         self._host = host
         self._port = port
@@ -110,6 +115,7 @@ class AssociationContext:
             max_pdu_length=self._settings.max_pdu_length,
             events=self._ae.events,
             dispatcher=dispatcher,
+            tls=self._tls,
         )
         self.client = Client(assoc)
         return self.client
@@ -153,6 +159,7 @@ class ApplicationEntity:
         handlers: Handlers | None = None,
         max_pdu_length: int | None = None,
         timeouts: Timeouts | None = None,
+        tls: ssl.SSLContext | None = None,
     ) -> AssociationContext:
         """Prepare an association; ``async with`` opens it.  ``handlers`` answer what the peer sends us
         on it (C-GET's C-STORE sub-operations, N-EVENT-REPORT)."""
@@ -166,7 +173,7 @@ class ApplicationEntity:
             user_identity=user_identity,
         )
         ae = self if timeouts is None else replace(self, timeouts=timeouts)
-        return AssociationContext(ae, host, port, settings, handlers)
+        return AssociationContext(ae, host, port, settings, handlers, tls=tls)
 
     async def open_sub_association(
         self, called_ae_title: str, host: str, port: int, sources: Sequence[StoreSource]
@@ -212,6 +219,7 @@ class ApplicationEntity:
         port: int = 11112,
         policy: AcceptorPolicy | None = None,
         max_associations: int = 64,
+        tls: ssl.SSLContext | None = None,
     ) -> DicomServer:
         """Listen on ``host:port`` and answer with ``handlers`` (``port`` 0 picks a free port)."""
         server = DicomServer(
@@ -221,15 +229,14 @@ class ApplicationEntity:
             events=self.events,
             max_associations=max_associations,
         )
-        await server.start(host, port)
+        await server.start(host, port, tls=tls)
         return server
 
 
 def default_supported() -> dict[str, Sequence[str]]:
-    """Verification, storage commitment, every storage SOP class, Q/R find/move/get: the common uncompressed syntaxes, and for
-    storage also every compressed syntax pydicom knows (instances are kept as they arrive)."""
-    from app.net.contexts import ALL_TRANSFER_SYNTAXES
-
+    """Verification, storage commitment, every storage SOP class and Q/R find/move/get with the common
+    uncompressed syntaxes; storage also with every compressed syntax pydicom knows (instances are kept
+    as they arrive)."""
     supported: dict[str, Sequence[str]] = {
         VERIFICATION: DEFAULT_TRANSFER_SYNTAXES,
         STORAGE_COMMITMENT_PUSH: DEFAULT_TRANSFER_SYNTAXES,

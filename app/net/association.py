@@ -18,6 +18,7 @@ import contextlib
 import itertools
 import logging
 import socket
+import ssl
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Protocol
 
@@ -71,6 +72,7 @@ from app.net.pdu import (
     AReleaseRQ,
 )
 from app.net.timeouts import Timeouts
+from app.net.tls import describe_tls_failure
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +109,8 @@ def connection_error_words(host: str, port: int, exc: BaseException, timeout: fl
         return f"No answer from {where} within {timeout:g} s: wrong address, the node is down, or a firewall drops the connection"
     if isinstance(exc, ConnectionRefusedError):
         return f"Connection refused by {where}: nothing listens on that port (check the port and that the node is running)"
+    if isinstance(exc, ssl.SSLError):
+        return describe_tls_failure(where, exc)
     if isinstance(exc, socket.gaierror):
         return f"Host name {host!r} could not be resolved: check the spelling or use an IP address"
     return f"Cannot connect to {where}: {exc.strerror if isinstance(exc, OSError) and exc.strerror else exc}"
@@ -361,14 +365,18 @@ class Association(asyncio.Protocol):
         self._emit(RejectedEvent(self.info, reject=rj, reason=str(error)))
         self._fail(error)
 
-    async def connect(self, host: str, port: int, rq: AAssociateRQ) -> NegotiatedAssociation:
-        """Open the connection, send ``rq`` and wait for the answer (requestor side)."""
+    async def connect(
+        self, host: str, port: int, rq: AAssociateRQ, *, tls: ssl.SSLContext | None = None
+    ) -> NegotiatedAssociation:
+        """Open the connection (over TLS with ``tls``), send ``rq`` and wait for the answer (requestor side)."""
         self.associate_rq = rq
         self.peer_host, self.peer_port = host, port
         self._run(self.layer.request_association(rq))
         try:
             async with asyncio.timeout(self.timeouts.connect):
-                await self._loop.create_connection(lambda: self, host, port)
+                await self._loop.create_connection(
+                    lambda: self, host, port, ssl=tls, server_hostname=host if tls is not None else None
+                )
         except (OSError, TimeoutError) as exc:
             self._run(self.layer.connection_closed())
             message = connection_error_words(host, port, exc, self.timeouts.connect)
@@ -668,6 +676,7 @@ async def open_association(
     max_pdu_length: int,
     events: EventBus | None = None,
     dispatcher: Dispatcher | None = None,
+    tls: ssl.SSLContext | None = None,
 ) -> Association:
     """Connect and negotiate; returns an established association (or raises in words)."""
     assoc = Association(
@@ -678,7 +687,7 @@ async def open_association(
         events=events,
         dispatcher=dispatcher,
     )
-    await assoc.connect(host, port, rq)
+    await assoc.connect(host, port, rq, tls=tls)
     return assoc
 
 

@@ -334,12 +334,18 @@ class AcceptorPolicy:
     accept_unknown_abstract_syntaxes: bool = False
     extended_negotiation: ExtendedNegotiationAnswer | None = None
     case_sensitive_ae_titles: bool = False  # Orthanc's default; DCMTK compares exactly
+    # AE title -> the host addresses it may call from (a title not listed is not bound to a host):
+    # an AE title is only a name anyone can type, the address at least has to be routed back to.
+    calling_ae_hosts: Mapping[str, frozenset[str]] | None = None
 
 
-def negotiate_as_acceptor(rq: AAssociateRQ, policy: AcceptorPolicy) -> AAssociateAC | AAssociateRJ:
+def negotiate_as_acceptor(
+    rq: AAssociateRQ, policy: AcceptorPolicy, peer_host: str | None = None
+) -> AAssociateAC | AAssociateRJ:
     """Answer an A-ASSOCIATE-RQ: reject the association (PS3.8 Table 9-21) or accept it with a result
-    for every proposed presentation context (PS3.8 Table 9-18)."""
-    rejection = _association_rejection(rq, policy)
+    for every proposed presentation context (PS3.8 Table 9-18).  ``peer_host`` is the address the
+    request came from, checked against ``policy.calling_ae_hosts``."""
+    rejection = _association_rejection(rq, policy, peer_host)
     if rejection is not None:
         return rejection
     identity_answer = _check_user_identity(rq.user_information.user_identity_rq, policy)
@@ -403,7 +409,9 @@ def reject_temporary_congestion() -> AAssociateRJ:
     )
 
 
-def _association_rejection(rq: AAssociateRQ, policy: AcceptorPolicy) -> AAssociateRJ | None:
+def _association_rejection(
+    rq: AAssociateRQ, policy: AcceptorPolicy, peer_host: str | None
+) -> AAssociateRJ | None:
     # PS3.8 9.3.2: only bit 0 (version 1) is defined; a peer that does not set it speaks another protocol.
     if not rq.protocol_version & PROTOCOL_VERSION:
         return reject(
@@ -420,7 +428,18 @@ def _association_rejection(rq: AAssociateRQ, policy: AcceptorPolicy) -> AAssocia
         for allowed in policy.allowed_calling_ae_titles
     ):
         return reject(RejectSource.SERVICE_USER, RejectReason.USER_CALLING_AE_NOT_RECOGNIZED)
+    if not _calling_host_allowed(rq.calling_ae_title, peer_host, policy):
+        return reject(RejectSource.SERVICE_USER, RejectReason.USER_CALLING_AE_NOT_RECOGNIZED)
     return None
+
+
+def _calling_host_allowed(calling_ae_title: str, peer_host: str | None, policy: AcceptorPolicy) -> bool:
+    if not policy.calling_ae_hosts:
+        return True
+    for title, hosts in policy.calling_ae_hosts.items():
+        if ae_titles_match(calling_ae_title, title, policy.case_sensitive_ae_titles):
+            return peer_host in hosts
+    return True
 
 
 def ae_titles_match(a: str, b: str, case_sensitive: bool = False) -> bool:

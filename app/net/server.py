@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
+import weakref
 from collections.abc import Callable
 
 from app.net import dul
@@ -42,7 +44,9 @@ class DicomServer:
         self.timeouts = timeouts or Timeouts()
         self.events = events or EventBus()
         self.max_associations = max_associations
-        self.active: set[Association] = set()
+        # Weak: an association whose TLS handshake fails never gets connection_made/connection_lost,
+        # so it must not stay here for ever (a hostile peer could grow the set without bound).
+        self.active: weakref.WeakSet[Association] = weakref.WeakSet()
         self._server: asyncio.Server | None = None
 
     @property
@@ -59,10 +63,20 @@ class DicomServer:
     def is_serving(self) -> bool:
         return self._server is not None and self._server.is_serving()
 
-    async def start(self, host: str = "0.0.0.0", port: int = 11112) -> None:
-        """Bind and listen; raises ``OSError`` (e.g. address in use) for the caller to put in words."""
+    async def start(
+        self, host: str = "0.0.0.0", port: int = 11112, *, tls: ssl.SSLContext | None = None
+    ) -> None:
+        """Bind and listen (DICOM TLS with ``tls``); raises ``OSError`` (e.g. address in use) for the
+        caller to put in words."""
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(self._new_association, host, port, reuse_address=True)
+        self._server = await loop.create_server(
+            self._new_association,
+            host,
+            port,
+            reuse_address=True,
+            ssl=tls,
+            ssl_handshake_timeout=self.timeouts.artim if tls is not None else None,
+        )
 
     def _new_association(self) -> Association:
         policy = self.policy
@@ -73,13 +87,15 @@ class DicomServer:
             max_pdu_length=policy.max_pdu_length,
             events=self.events,
             dispatcher=self.dispatcher,
-            acceptor=lambda rq: self._answer(rq, policy),
+            acceptor=lambda rq: self._answer(rq, policy, assoc.peer_host),
         )
         self.active.add(assoc)
         assoc.closed.add_done_callback(lambda _: self.active.discard(assoc))
         return assoc
 
-    def _answer(self, rq: AAssociateRQ, policy: AcceptorPolicy) -> AAssociateAC | AAssociateRJ:
+    def _answer(
+        self, rq: AAssociateRQ, policy: AcceptorPolicy, peer_host: str
+    ) -> AAssociateAC | AAssociateRJ:
         established = sum(1 for a in self.active if a.negotiated is not None)
         if established >= self.max_associations:
             return AAssociateRJ(
@@ -87,7 +103,7 @@ class DicomServer:
                 RejectSource.SERVICE_PROVIDER_PRESENTATION,
                 LOCAL_LIMIT_EXCEEDED,
             )
-        return negotiate_as_acceptor(rq, policy)
+        return negotiate_as_acceptor(rq, policy, peer_host)
 
     async def close(self, *, grace: float = 5.0) -> None:
         """Stop listening; give open associations ``grace`` seconds to finish, then abort them."""
