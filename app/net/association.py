@@ -318,6 +318,10 @@ class Association(asyncio.Protocol):
     def _on_associate_request(self, rq: AAssociateRQ) -> None:
         self.associate_rq = rq
         self._emit(AssociationRequested(self.info, request=rq))
+        if self.layer.state is not State.STA3:
+            # The same read brought PDUs after the request that already ended the association
+            # (e.g. P-DATA before our answer: AA-8); there is nothing left to answer.
+            return
         if self._acceptor is None:
             raise LocalProtocolError("an acceptor association needs an acceptor function")
         try:
@@ -481,6 +485,13 @@ class Association(asyncio.Protocol):
         if not self._established.done():
             self._established.set_exception(error)
             self._established.exception()  # mark retrieved: a server association may have no waiter
+        # A message cut short by the failure never completes: its sink discards what it received
+        # (a half-written file must not survive as if it were an instance).
+        self._assembler.abort()
+        if not self._released.done():
+            # An abort or a lost connection also answers a release request we are waiting on.
+            self._released.set_exception(error)
+            self._released.exception()
         self._wake_all()
 
     def _wake_all(self) -> None:

@@ -419,6 +419,12 @@ def _association_rejection(
         )
     if rq.application_context.strip("\0 ") != DICOM_APPLICATION_CONTEXT:
         return reject(RejectSource.SERVICE_USER, RejectReason.USER_APPLICATION_CONTEXT_NOT_SUPPORTED)
+    # PS3.5 AE VR: a title of only spaces (or NULs, which the VR forbids) names nobody and could not
+    # even be echoed back in our A-ASSOCIATE-AC.
+    if not rq.calling_ae_title.strip(" \0"):
+        return reject(RejectSource.SERVICE_USER, RejectReason.USER_CALLING_AE_NOT_RECOGNIZED)
+    if not rq.called_ae_title.strip(" \0"):
+        return reject(RejectSource.SERVICE_USER, RejectReason.USER_CALLED_AE_NOT_RECOGNIZED)
     if policy.require_called_ae_title and not ae_titles_match(
         rq.called_ae_title, policy.ae_title, policy.case_sensitive_ae_titles
     ):
