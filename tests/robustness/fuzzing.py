@@ -32,7 +32,9 @@ def associate_rq(calling: str = "FUZZER") -> bytes:
         PresentationContextRQ(3, "1.2.840.10008.5.1.4.1.1.2", (ExplicitVRLittleEndian,)),
     ]
     return encode_pdu(
-        build_associate_rq(RequestorSettings(calling_ae_title=calling, called_ae_title=CALLED, contexts=contexts))
+        build_associate_rq(
+            RequestorSettings(calling_ae_title=calling, called_ae_title=CALLED, contexts=contexts)
+        )
     )
 
 

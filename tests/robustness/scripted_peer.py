@@ -77,7 +77,7 @@ async def scripted_peer(script: Script) -> AsyncIterator[int]:
             await script(Wire(reader, writer))
         except (asyncio.IncompleteReadError, ConnectionError):
             pass  # the other side hung up: that is what several scripts provoke
-        except BaseException as exc:  # noqa: BLE001 - reported to the test below
+        except BaseException as exc:
             failures.append(exc)
         finally:
             writer.close()

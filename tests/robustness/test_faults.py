@@ -66,10 +66,12 @@ async def test_an_abort_while_we_wait_for_a_response_is_reported() -> None:
         await wire.read_command()
         await wire.send(PEER_ABORT)
 
-    async with scripted_peer(script) as port:
-        async with scu().associate("127.0.0.1", port, contexts=[VERIFICATION]) as client:
-            with pytest.raises(AssociationAborted):
-                await client.echo()
+    async with (
+        scripted_peer(script) as port,
+        scu().associate("127.0.0.1", port, contexts=[VERIFICATION]) as client,
+    ):
+        with pytest.raises(AssociationAborted):
+            await client.echo()
 
 
 async def test_an_abort_between_pending_c_find_responses_keeps_the_matches_already_received() -> None:
@@ -81,16 +83,20 @@ async def test_an_abort_between_pending_c_find_responses_keeps_the_matches_alrea
         match.StudyInstanceUID = "1.2.3"
         await wire.send_command(CFindRSP(message_id_being_responded_to=request.message_id, status=0xFF00,
                                          has_dataset=True), 1)  # fmt: skip
-        await wire.send(PDataTF((PresentationDataValue(1, False, True, encode_dataset(match, ImplicitVRLittleEndian)),)))
+        await wire.send(
+            PDataTF((PresentationDataValue(1, False, True, encode_dataset(match, ImplicitVRLittleEndian)),))
+        )
         await wire.send(PEER_ABORT)
 
     received: list[str] = []
-    async with scripted_peer(script) as port:
-        async with scu().associate("127.0.0.1", port, contexts=[STUDY_FIND]) as client:
-            with pytest.raises(AssociationAborted):
-                async for _status, identifier in client.find(study_query(), "study"):
-                    if identifier is not None:
-                        received.append(identifier.StudyInstanceUID)
+    async with (
+        scripted_peer(script) as port,
+        scu().associate("127.0.0.1", port, contexts=[STUDY_FIND]) as client,
+    ):
+        with pytest.raises(AssociationAborted):
+            async for _status, identifier in client.find(study_query(), "study"):
+                if identifier is not None:
+                    received.append(identifier.StudyInstanceUID)
     assert received == ["1.2.3"]
 
 
@@ -117,9 +123,8 @@ async def test_a_release_collision_ends_in_an_orderly_release() -> None:
         assert isinstance(await wire.read_pdu(), AReleaseRP)
         await wire.send(AReleaseRP())
 
-    async with scripted_peer(script) as port:
-        async with scu().associate("127.0.0.1", port, contexts=[VERIFICATION]):
-            pass  # the release happens on leaving the block and must raise nothing
+    async with scripted_peer(script) as port, scu().associate("127.0.0.1", port, contexts=[VERIFICATION]):
+        pass  # the release happens on leaving the block and must raise nothing
 
 
 # ------------------------------------------------------------------------------------------------
@@ -138,11 +143,13 @@ async def test_a_network_drop_during_c_move_is_reported_with_the_progress_so_far
         wire.drop()
 
     progress: list[int] = []
-    async with scripted_peer(script) as port:
-        async with scu().associate("127.0.0.1", port, contexts=[STUDY_MOVE]) as client:
-            with pytest.raises(DicomNetworkError, match="connection was closed"):
-                async for status, _ in client.move(study_query(), "COURIER", "study"):
-                    progress.append(int(status.NumberOfCompletedSuboperations))
+    async with (
+        scripted_peer(script) as port,
+        scu().associate("127.0.0.1", port, contexts=[STUDY_MOVE]) as client,
+    ):
+        with pytest.raises(DicomNetworkError, match="connection was closed"):
+            async for status, _ in client.move(study_query(), "COURIER", "study"):
+                progress.append(int(status.NumberOfCompletedSuboperations))
     assert progress == [1]
 
     # Retried against a node that stays up, the same move completes.
@@ -151,7 +158,9 @@ async def test_a_network_drop_during_c_move_is_reported_with_the_progress_so_far
         Handlers(move=lambda request: MoveAnswer(destination=None, instances=[])), host="127.0.0.1", port=0
     )
     try:
-        async with scu().associate("127.0.0.1", server.port, called_ae_title=CALLED, contexts=[STUDY_MOVE]) as client:
+        async with scu().associate(
+            "127.0.0.1", server.port, called_ae_title=CALLED, contexts=[STUDY_MOVE]
+        ) as client:
             statuses = await client.move(study_query(), "COURIER", "study").collect()
         assert int(statuses[-1][0].Status) in (0x0000, 0xA801)  # answered, whatever the outcome
     finally:
@@ -165,10 +174,11 @@ async def test_a_receiver_that_dies_mid_c_store_is_reported_in_words() -> None:
         await wire.read_pdu()  # the first data-set fragment
         wire.drop()
 
-    async with scripted_peer(script) as port:
-        async with scu().associate("127.0.0.1", port, contexts=[CTImageStorage], max_pdu_length=16384) as client:
-            with pytest.raises(DicomNetworkError, match="connection was closed"):
-                await client.store(make_ct(rows=512))  # several PDUs
+    async with scripted_peer(script) as port, scu().associate(
+        "127.0.0.1", port, contexts=[CTImageStorage], max_pdu_length=16384
+    ) as client:
+        with pytest.raises(DicomNetworkError, match="connection was closed"):
+            await client.store(make_ct(rows=512))  # several PDUs
 
 
 # ------------------------------------------------------------------------------------------------
@@ -187,14 +197,21 @@ def _store_command_pdu() -> bytes:
 
 
 def _first_fragment_pdu() -> bytes:
-    return encode_pdu(PDataTF((PresentationDataValue(3, False, False, b"\x08\x00\x05\x00" + b"\x00" * 4000),)))
+    return encode_pdu(
+        PDataTF((PresentationDataValue(3, False, False, b"\x08\x00\x05\x00" + b"\x00" * 4000),))
+    )
 
 
 PHASES = {
     # name: (what the requestor sends, whether it waits for the A-ASSOCIATE-AC first, abort or drop)
     "before our answer": (b"", False),
     "established, idle": (b"", True),
-    "mid-command": (encode_pdu(PDataTF((PresentationDataValue(1, True, False, encode_command(CEchoRQ(message_id=1))[:20]),))), True),
+    "mid-command": (
+        encode_pdu(
+            PDataTF((PresentationDataValue(1, True, False, encode_command(CEchoRQ(message_id=1))[:20]),))
+        ),
+        True,
+    ),
     "mid-data-set": (_store_command_pdu() + _first_fragment_pdu(), True),
     "after asking to release": (encode_pdu(AReleaseRQ()), True),
 }
@@ -238,7 +255,9 @@ async def test_the_acceptor_cleans_up_after_a_requestor_that_leaves_at_any_phase
                 await asyncio.sleep(0.01)  # polling the server's state
         assert stored == []
         assert list(tmp_path.iterdir()) == []  # a partial instance is never kept
-        async with scu().associate("127.0.0.1", server.port, called_ae_title=CALLED, contexts=[VERIFICATION]) as c:
+        async with scu().associate(
+            "127.0.0.1", server.port, called_ae_title=CALLED, contexts=[VERIFICATION]
+        ) as c:
             assert int((await c.echo()).Status) == 0
     finally:
         await server.close(grace=1)

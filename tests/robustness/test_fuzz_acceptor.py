@@ -168,12 +168,16 @@ _FUZZ = dict(deadline=None, suppress_health_check=[HealthCheck.function_scoped_f
 
 @settings(max_examples=150, **_FUZZ)  # type: ignore[arg-type]
 @given(stream=hostile_streams())
-async def test_random_hostile_streams_never_crash_or_hang_the_acceptor(acceptor: Acceptor, stream: bytes) -> None:
+async def test_random_hostile_streams_never_crash_or_hang_the_acceptor(
+    acceptor: Acceptor, stream: bytes
+) -> None:
     await _fuzz(acceptor, stream)
 
 
 @pytest.mark.slow
 @settings(max_examples=3000, **_FUZZ)  # type: ignore[arg-type]
 @given(stream=hostile_streams())
-async def test_many_hostile_streams_never_crash_or_hang_the_acceptor(acceptor: Acceptor, stream: bytes) -> None:
+async def test_many_hostile_streams_never_crash_or_hang_the_acceptor(
+    acceptor: Acceptor, stream: bytes
+) -> None:
     await _fuzz(acceptor, stream)
