@@ -220,6 +220,7 @@ class ApplicationEntity:
         policy: AcceptorPolicy | None = None,
         max_associations: int = 64,
         tls: ssl.SSLContext | None = None,
+        max_dataset_size: int | None = None,
     ) -> DicomServer:
         """Listen on ``host:port`` and answer with ``handlers`` (``port`` 0 picks a free port)."""
         server = DicomServer(
@@ -228,6 +229,7 @@ class ApplicationEntity:
             timeouts=self.timeouts,
             events=self.events,
             max_associations=max_associations,
+            max_dataset_size=max_dataset_size,
         )
         await server.start(host, port, tls=tls)
         return server

@@ -23,12 +23,13 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Protocol
 
 from app.net import dul
-from app.net.dimse.commands import CCancelRQ, DimseMessage, encode_command, is_request
+from app.net.dimse.commands import CCancelRQ, DimseMessage, encode_command, is_request, message_name
 from app.net.dimse.framing import (
     AssembledMessage,
     BytesSink,
     DatasetSink,
     MessageAssembler,
+    SizeLimitedSink,
     fragment_message,
     fragment_stream,
 )
@@ -129,8 +130,10 @@ class Association(asyncio.Protocol):
         events: EventBus | None = None,
         dispatcher: Dispatcher | None = None,
         acceptor: AcceptorFunction | None = None,
+        max_dataset_size: int | None = None,
     ) -> None:
         self.role = role
+        self.max_dataset_size = max_dataset_size  # bytes per received data set; None = no limit
         self.local_ae = local_ae
         self.timeouts = timeouts
         self.max_pdu_length = max_pdu_length
@@ -588,11 +591,14 @@ class Association(asyncio.Protocol):
     # DIMSE messages in
 
     def _sink_for(self, command: DimseMessage, context_id: int) -> DatasetSink:
+        sink: DatasetSink | None = None
         if self.dispatcher is not None:
             sink = self.dispatcher.sink_for(self, command, context_id)
-            if sink is not None:
-                return sink
-        return BytesSink()
+        if sink is None:
+            sink = BytesSink()
+        if self.max_dataset_size is not None:
+            sink = SizeLimitedSink(sink, self.max_dataset_size, message_name(command))
+        return sink
 
     def _on_data(self, pdu: object) -> None:
         if self._trace_pdus:

@@ -38,8 +38,10 @@ class DicomServer:
         timeouts: Timeouts | None = None,
         events: EventBus | None = None,
         max_associations: int = 64,
+        max_dataset_size: int | None = None,
     ) -> None:
         self._policy = policy
+        self.max_dataset_size = max_dataset_size  # per received data set, in bytes; None = no limit
         self.dispatcher = dispatcher
         self.timeouts = timeouts or Timeouts()
         self.events = events or EventBus()
@@ -88,6 +90,7 @@ class DicomServer:
             events=self.events,
             dispatcher=self.dispatcher,
             acceptor=lambda rq: self._answer(rq, policy, assoc.peer_host),
+            max_dataset_size=self.max_dataset_size,
         )
         self.active.add(assoc)
         assoc.closed.add_done_callback(lambda _: self.active.discard(assoc))

@@ -29,6 +29,8 @@ __all__ = [
     "PDV_HEADER_LENGTH",
     "AssembledMessage",
     "BytesSink",
+    "DatasetTooLarge",
+    "SizeLimitedSink",
     "DatasetSink",
     "FileSink",
     "MessageAssembler",
@@ -246,6 +248,49 @@ class DatasetSink(Protocol):
 
 
 SinkFactory = Callable[[DimseMessage, int], DatasetSink]  # (decoded command, context_id) -> sink
+
+
+class DatasetTooLarge(DimseError):
+    """A peer sent a data set beyond the size this association accepts."""
+
+
+class SizeLimitedSink:
+    """Passes fragments to ``inner`` until the data set grows past ``limit`` bytes, then discards it.
+
+    One peer must not be able to fill the memory (a ``BytesSink``) or the disk (a ``FileSink``) of a
+    node that serves many: the limit is checked before each fragment is handed on.
+    """
+
+    __slots__ = ("_aborted", "_inner", "limit", "size", "what")
+
+    def __init__(self, inner: DatasetSink, limit: int, what: str) -> None:
+        self._inner = inner
+        self.limit = limit
+        self.what = what
+        self.size = 0
+        self._aborted = False
+
+    def write(self, data: memoryview) -> None:
+        self.size += len(data)
+        if self.size > self.limit:
+            self.abort()
+            raise DatasetTooLarge(
+                f"the data set of a {self.what} is larger than the {_megabytes(self.limit)} this node "
+                "accepts per data set; the association is aborted and nothing of it is kept"
+            )
+        self._inner.write(data)
+
+    def close(self) -> object:
+        return self._inner.close()
+
+    def abort(self) -> None:
+        if not self._aborted:
+            self._aborted = True
+            self._inner.abort()
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / 1e6:g} MB" if size >= 1_000_000 else f"{size} bytes"
 
 
 class BytesSink:
