@@ -8,6 +8,8 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from app.net.identity import username_identity
+from app.net.tls import TlsSettings, client_context
 from app.settings import atomic_write_text, config_dir, keep_bad_copy
 
 RetrieveMethod = Literal["C-MOVE", "C-GET"]
@@ -28,10 +30,41 @@ class Node:
     dimse_timeout_s: float = 60.0
     notes: str = ""
     storage_commitment: bool = False
+    # DICOM TLS (PS3.15 B): CA that signed the node's certificate (empty = the system's CAs), and our
+    # certificate and key when the node asks for one (mutual TLS).
+    tls: bool = False
+    tls_ca_file: str = ""
+    tls_cert_file: str = ""
+    tls_key_file: str = ""
+    # User identity (PS3.7 D.3.3.7), for nodes that require one.  The passcode is kept in the node
+    # file like the rest of the node's settings: protect that file as you would the node itself.
+    username: str = ""
+    passcode: str = ""
 
     @property
     def address(self) -> str:
         return f"{self.host}:{self.port}"
+
+    def tls_settings(self) -> TlsSettings | None:
+        if not self.tls:
+            return None
+        return TlsSettings(
+            ca_file=Path(self.tls_ca_file) if self.tls_ca_file else None,
+            cert_file=Path(self.tls_cert_file) if self.tls_cert_file else None,
+            key_file=Path(self.tls_key_file) if self.tls_key_file else None,
+        )
+
+    def association_options(self) -> dict[str, Any]:
+        """Keyword arguments for ``ApplicationEntity.associate``: TLS and user identity for this node.
+
+        Raises ``TlsConfigurationError`` (in words) when a certificate or key file cannot be used."""
+        options: dict[str, Any] = {}
+        settings = self.tls_settings()
+        if settings is not None:
+            options["tls"] = client_context(settings)
+        if self.username:
+            options["user_identity"] = username_identity(self.username, self.passcode or None)
+        return options
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -79,6 +112,25 @@ def validate_node(node: Node, existing_names: set[str] | None = None) -> list[st
     ):
         if value <= 0:
             problems.append(f"{label} timeout must be more than 0 seconds")
+    problems.extend(_tls_problems(node))
+    if node.passcode and not node.username:
+        problems.append("A passcode needs a user name")
+    return problems
+
+
+def _tls_problems(node: Node) -> list[str]:
+    problems: list[str] = []
+    if not node.tls:
+        return problems
+    for label, value in (
+        ("CA", node.tls_ca_file),
+        ("certificate", node.tls_cert_file),
+        ("key", node.tls_key_file),
+    ):
+        if value and not Path(value).is_file():
+            problems.append(f"TLS {label} file not found: {value}")
+    if bool(node.tls_cert_file) != bool(node.tls_key_file):
+        problems.append("TLS needs both our certificate and its key, or neither")
     return problems
 
 
