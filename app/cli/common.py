@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import re
 import sys
@@ -103,9 +104,13 @@ def add_security_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help=f"use DICOM TLS (PS3.15; the usual port is {DICOM_TLS_PORT}); with --ca, trust only that CA",
     )
-    group.add_argument("--ca", type=Path, metavar="PEM", help="CA certificate(s) that signed the peer's")
-    group.add_argument("--cert", type=Path, metavar="PEM", help="our certificate, for mutual TLS")
-    group.add_argument("--key", type=Path, metavar="PEM", help="the private key of --cert")
+    group.add_argument(
+        "--ca", dest="tls_ca", type=Path, metavar="PEM", help="CA certificate(s) that signed the peer's"
+    )
+    group.add_argument(
+        "--cert", dest="tls_cert", type=Path, metavar="PEM", help="our certificate, for mutual TLS"
+    )
+    group.add_argument("--key", dest="tls_key", type=Path, metavar="PEM", help="the private key of --cert")
     group.add_argument(
         "--no-verify",
         action="store_true",
@@ -117,10 +122,10 @@ def add_security_arguments(parser: argparse.ArgumentParser) -> None:
 
 def tls_settings(args: argparse.Namespace) -> TlsSettings | None:
     """The TLS settings the options ask for, or ``None`` for a plain TCP association."""
-    if not (args.tls or args.ca or args.cert or args.key or args.no_verify):
+    if not (args.tls or args.tls_ca or args.tls_cert or args.tls_key or args.no_verify):
         return None
     return TlsSettings(
-        ca_file=args.ca, cert_file=args.cert, key_file=args.key, verify_peer=not args.no_verify
+        ca_file=args.tls_ca, cert_file=args.tls_cert, key_file=args.tls_key, verify_peer=not args.no_verify
     )
 
 
@@ -230,6 +235,37 @@ def dataset_text(ds: Dataset | None) -> str:
         f"  {el.tag} {el.keyword or 'Unknown'}: {el.repval if el.VR in ('OB', 'OW', 'SQ') else el.value}"
         for el in ds
     )
+
+
+_BINARY_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "UN"})
+
+
+def keyword_json(ds: Dataset) -> dict[str, Any]:
+    """A data set as JSON-ready values keyed by DICOM keyword (a tag like ``(0009,1001)`` for private
+    elements): what a script reading ``--json`` wants, rather than the DICOM JSON model's tag keys."""
+    return {
+        element.keyword or f"({element.tag.group:04X},{element.tag.element:04X})": _json_value(element)
+        for element in ds
+    }
+
+
+def _json_value(element: Any) -> Any:
+    value = element.value
+    if element.VR == "SQ":
+        return [keyword_json(item) for item in value]
+    if element.VR in _BINARY_VRS:
+        return base64.b64encode(bytes(value)).decode("ascii") if value else None
+    if value is None or value == "":
+        return None
+    if element.VM > 1:
+        return [_scalar(v) for v in value]
+    return _scalar(value)
+
+
+def _scalar(value: Any) -> Any:
+    if isinstance(value, bool | int | float) and not isinstance(value, str):
+        return int(value) if isinstance(value, int) else float(value)
+    return str(value)
 
 
 def emit_json(record: dict[str, Any]) -> None:

@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from pydicom.dataset import Dataset
 
@@ -22,6 +23,7 @@ from app.cli.common import (
     association_options,
     dataset_text,
     emit_json,
+    keyword_json,
     make_ae,
     parse_keys,
     status_words,
@@ -47,7 +49,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     store = subparsers.add_parser("store", help="C-STORE files or folders to a node")
     add_peer_arguments(store)
-    store.add_argument("paths", nargs="+", type=Path, help="DICOM files or folders (searched recursively)")
+    store.add_argument("paths", nargs="+", type=Path, help="DICOM files or folders")
+    store.add_argument(
+        "-r", "--recursive", action="store_true", help="also send the files in the folders' subfolders"
+    )
     store.add_argument(
         "--async-ops",
         type=int,
@@ -81,6 +86,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             const="study",
             help="Study Root information model (default)",
         )
+        model.add_argument(
+            "--root",
+            dest="model",
+            choices=("patient", "study", "worklist") if name == "find" else ("patient", "study"),
+            help="information model (same as -P/-S" + ("/-W)" if name == "find" else ")"),
+        )
+        sub.add_argument(
+            "-L",
+            "--level",
+            type=str.upper,
+            choices=("PATIENT", "STUDY", "SERIES", "IMAGE"),
+            help="query/retrieve level (default STUDY; same as -k QueryRetrieveLevel=...)",
+        )
         if name == "find":
             model.add_argument(
                 "-W",
@@ -105,7 +123,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         sub.set_defaults(model="study")
         if name == "get":
             sub.add_argument(
-                "-od", "--output-directory", type=Path, default=Path("."), help="where retrieved instances go"
+                "-od",
+                "--out",
+                "--output-directory",
+                dest="output_directory",
+                type=Path,
+                default=Path("."),
+                help="where retrieved instances go",
             )
             sub.add_argument(
                 "--sop-class",
@@ -117,7 +141,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         if name == "move":
             sub.add_argument(
                 "-aem",
+                "--dest",
                 "--move-destination",
+                dest="move_destination",
                 required=True,
                 metavar="AET",
                 help="destination AE title (the peer must know it)",
@@ -192,10 +218,13 @@ async def _echo(args: argparse.Namespace) -> int:
 # store
 
 
-def iter_files(paths: list[Path]) -> Iterator[Path]:
+def iter_files(paths: list[Path], *, recursive: bool = True) -> Iterator[Path]:
+    """The files named, and those in the folders named (their subfolders too when ``recursive``)."""
     for path in paths:
         if path.is_dir():
-            for root, _dirs, files in os.walk(path):
+            for root, dirs, files in os.walk(path):
+                if not recursive:
+                    dirs.clear()
                 for name in sorted(files):
                     yield Path(root) / name
         else:
@@ -209,7 +238,7 @@ def run_store(args: argparse.Namespace) -> int:
 async def _store(args: argparse.Namespace) -> int:
     sources: list[StoreSource] = []
     skipped = 0
-    for path in iter_files(args.paths):
+    for path in iter_files(args.paths, recursive=args.recursive):
         try:
             sources.append(StoreSource.from_file(path))
         except DicomNetworkError as exc:
@@ -278,8 +307,23 @@ async def _store(args: argparse.Namespace) -> int:
 # find / move / get
 
 
+def _status_record(status: Dataset) -> dict[str, Any]:
+    """A response's status for ``--json``: Status, the sub-operation counts and the error comment."""
+    keys = (
+        "Status",
+        "NumberOfRemainingSuboperations",
+        "NumberOfCompletedSuboperations",
+        "NumberOfFailedSuboperations",
+        "NumberOfWarningSuboperations",
+        "ErrorComment",
+    )
+    return {key: value for key, value in keyword_json(status).items() if key in keys}
+
+
 def _identifier(args: argparse.Namespace) -> Dataset:
     ds = parse_keys(args.key)
+    if args.level:
+        ds.QueryRetrieveLevel = args.level
     if "QueryRetrieveLevel" not in ds and args.model != "worklist":
         ds.QueryRetrieveLevel = "STUDY"
     return ds
@@ -292,18 +336,7 @@ async def _consume(operation: Operation, args: argparse.Namespace, service: str)
         if category_of(int(status.Status)) is StatusCategory.PENDING:
             pending += 1
             if args.json:
-                record: dict[str, object] = {"status": int(status.Status)}
-                if identifier is not None:
-                    record["identifier"] = identifier.to_json_dict()
-                for key in (
-                    "NumberOfRemainingSuboperations",
-                    "NumberOfCompletedSuboperations",
-                    "NumberOfFailedSuboperations",
-                    "NumberOfWarningSuboperations",
-                ):
-                    if key in status:
-                        record[key] = int(status.get(key))
-                emit_json(record)
+                emit_json(keyword_json(identifier) if identifier is not None else _status_record(status))
             elif identifier is not None:
                 print(f"match {pending}:\n{dataset_text(identifier)}")
             elif "NumberOfCompletedSuboperations" in status:
@@ -313,24 +346,9 @@ async def _consume(operation: Operation, args: argparse.Namespace, service: str)
         else:
             final = status
             if args.json:
-                record = {
-                    "final": True,
-                    "status": int(status.Status),
-                    "message": status_words(status, service),
-                }
-                for key in (
-                    "NumberOfCompletedSuboperations",
-                    "NumberOfFailedSuboperations",
-                    "NumberOfWarningSuboperations",
-                ):
-                    if key in status:
-                        record[key] = int(status.get(key))
+                record = _status_record(status)
                 if identifier is not None and "FailedSOPInstanceUIDList" in identifier:
-                    record["failed_sop_instances"] = (
-                        list(identifier.FailedSOPInstanceUIDList)
-                        if identifier.VM > 1
-                        else [str(identifier.FailedSOPInstanceUIDList)]
-                    )
+                    record["FailedSOPInstanceUIDList"] = keyword_json(identifier)["FailedSOPInstanceUIDList"]
                 emit_json(record)
             else:
                 counts = ""
