@@ -116,6 +116,11 @@ class _Retrieve:
         counts = SubOperationCounts(remaining=len(sources))
         counts.failed += len(unreadable)
         counts.failed_uids.extend(unreadable)
+        if not sources:
+            # Nothing matched (or nothing readable): PS3.4 C.4.2.3 answers at once with the counts;
+            # there is no reason to reach the destination, which may not even be up.
+            await self._final(counts.final_status(), None, counts)
+            return
         try:
             client = await self._store_client(destination, sources)
         except DicomNetworkError as exc:
