@@ -8,10 +8,14 @@ from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
     QDoubleSpinBox,
+    QFileDialog,
     QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
     QLabel,
     QLineEdit,
     QPlainTextEdit,
+    QPushButton,
     QSpinBox,
     QVBoxLayout,
     QWidget,
@@ -50,6 +54,22 @@ class NodeDialog(QDialog):
         self.storage_commitment.setChecked(base.storage_commitment)
         self.notes = QPlainTextEdit(base.notes)
         self.notes.setFixedHeight(60)
+        self.tls = QGroupBox("DICOM TLS (PS3.15)")
+        self.tls.setCheckable(True)
+        self.tls.setChecked(base.tls)
+        self.tls_ca = QLineEdit(base.tls_ca_file)
+        self.tls_ca.setPlaceholderText("the system's CAs")
+        self.tls_cert = QLineEdit(base.tls_cert_file)
+        self.tls_cert.setPlaceholderText("none (only if the node asks for one)")
+        self.tls_key = QLineEdit(base.tls_key_file)
+        tls_form = QFormLayout(self.tls)
+        tls_form.addRow("CA certificate", self._with_browse(self.tls_ca, "CA certificate"))
+        tls_form.addRow("Our certificate", self._with_browse(self.tls_cert, "our certificate"))
+        tls_form.addRow("Our key", self._with_browse(self.tls_key, "our private key"))
+        self.username = QLineEdit(base.username)
+        self.username.setPlaceholderText("none")
+        self.passcode = QLineEdit(base.passcode)
+        self.passcode.setEchoMode(QLineEdit.EchoMode.Password)
         form = QFormLayout()
         form.addRow("Name", self.name)
         form.addRow("AE title", self.ae_title)
@@ -61,6 +81,9 @@ class NodeDialog(QDialog):
         form.addRow("ACSE timeout", self.acse_timeout)
         form.addRow("DIMSE timeout", self.dimse_timeout)
         form.addRow("", self.storage_commitment)
+        form.addRow(self.tls)
+        form.addRow("User name", self.username)
+        form.addRow("Passcode", self.passcode)
         form.addRow("Notes", self.notes)
         self.problems = QLabel()
         self.problems.setObjectName("problems")
@@ -75,13 +98,34 @@ class NodeDialog(QDialog):
         layout.addLayout(form)
         layout.addWidget(self.problems)
         layout.addWidget(self.buttons)
-        for edit in (self.name, self.ae_title, self.host):
+        for edit in (
+            self.name, self.ae_title, self.host, self.tls_ca, self.tls_cert, self.tls_key, self.username,
+            self.passcode,
+        ):  # fmt: skip
             edit.textChanged.connect(self.revalidate)
+        self.tls.toggled.connect(self.revalidate)
         for spin in (self.port, self.max_pdu):
             spin.valueChanged.connect(self.revalidate)
         for dspin in (self.connect_timeout, self.acse_timeout, self.dimse_timeout):
             dspin.valueChanged.connect(self.revalidate)
         self.revalidate()
+
+    def _with_browse(self, edit: QLineEdit, what: str) -> QWidget:
+        row = QWidget()
+        layout = QHBoxLayout(row)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(edit)
+        browse = QPushButton("Browse…")
+        browse.clicked.connect(lambda: self._browse(edit, what))
+        layout.addWidget(browse)
+        return row
+
+    def _browse(self, edit: QLineEdit, what: str) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, f"Choose the {what}", edit.text(), "PEM files (*.pem *.crt *.key);;All files (*)"
+        )
+        if path:
+            edit.setText(path)
 
     @staticmethod
     def _seconds(value: float) -> QDoubleSpinBox:
@@ -105,6 +149,12 @@ class NodeDialog(QDialog):
             dimse_timeout_s=self.dimse_timeout.value(),
             notes=self.notes.toPlainText(),
             storage_commitment=self.storage_commitment.isChecked(),
+            tls=self.tls.isChecked(),
+            tls_ca_file=self.tls_ca.text().strip(),
+            tls_cert_file=self.tls_cert.text().strip(),
+            tls_key_file=self.tls_key.text().strip(),
+            username=self.username.text().strip(),
+            passcode=self.passcode.text(),
         )
 
     def problem_list(self) -> list[str]:
