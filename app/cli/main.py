@@ -14,9 +14,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"courier {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    from app.cli import tools  # noqa: PLC0415 - keeps `courier --version` fast
+    from app.cli import serve, tools  # noqa: PLC0415 - keeps `courier --version` fast
 
     tools.register(subparsers)
+    serve.register(subparsers)
     return parser
 
 

@@ -13,7 +13,7 @@ raises.  The server serves any number of associations at once on the running eve
 from __future__ import annotations
 
 import ssl
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from types import TracebackType
 from typing import Any
@@ -217,12 +217,15 @@ class ApplicationEntity:
         *,
         host: str = "0.0.0.0",
         port: int = 11112,
-        policy: AcceptorPolicy | None = None,
+        policy: AcceptorPolicy | Callable[[], AcceptorPolicy] | None = None,
         max_associations: int = 64,
         tls: ssl.SSLContext | None = None,
         max_dataset_size: int | None = None,
     ) -> DicomServer:
-        """Listen on ``host:port`` and answer with ``handlers`` (``port`` 0 picks a free port)."""
+        """Listen on ``host:port`` and answer with ``handlers`` (``port`` 0 picks a free port).
+
+        ``policy`` may be a function: it is then asked again for each association (for settings that
+        change while the server runs, such as the known calling AE titles)."""
         server = DicomServer(
             policy=policy or self.acceptor_policy(),
             dispatcher=ServiceDispatcher(handlers, open_sub_association=self.open_sub_association),
