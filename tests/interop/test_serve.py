@@ -52,6 +52,11 @@ class Serve:
         return self.proc.returncode
 
 
+def config_env(workdir: Path) -> dict[str, str]:
+    """A private configuration folder: the test must not read or change the user's settings."""
+    return {**os.environ, "COURIER_CONFIG_DIR": str(workdir / "cfg")}
+
+
 def start_serve(workdir: Path, *extra: str, archive: Path | None = None) -> Serve:
     port = free_port()
     archive = archive or workdir / "archive"
@@ -59,7 +64,7 @@ def start_serve(workdir: Path, *extra: str, archive: Path | None = None) -> Serv
     with log.open("wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "app.cli.main", "serve", str(port), "--out", str(archive), "-v", *extra],
-            stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "COURIER_CONFIG_DIR": str(workdir / "cfg")},
+            stdout=out, stderr=subprocess.STDOUT, env=config_env(workdir),
         )  # fmt: skip
     wait_for_port(port, proc)
     return Serve(proc, port, archive, log)
@@ -140,8 +145,9 @@ def test_dcmtk_getscu_gets_a_series(serve: Serve, tmp_path: Path) -> None:
     out = tmp_path / "got"
     out.mkdir()
     result = run_tool(
-        [getscu, "-S", "-aec", "COURIER", "-k", "QueryRetrieveLevel=SERIES", "-k", f"StudyInstanceUID={STUDY}",
-         "-k", f"SeriesInstanceUID={STUDY}.1", "-od", str(out), "127.0.0.1", str(serve.port)]
+        [getscu, "-S", "-aec", "COURIER", "-k", "QueryRetrieveLevel=SERIES",
+         "-k", f"StudyInstanceUID={STUDY}", "-k", f"SeriesInstanceUID={STUDY}.1",
+         "-od", str(out), "127.0.0.1", str(serve.port)]
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     assert sorted(dcmread(p).SOPInstanceUID for p in out.iterdir()) == [f"{STUDY}.1.{n}" for n in range(3)]
@@ -158,7 +164,7 @@ def test_orthanc_queries_and_retrieves_from_courier_serve(tmp_path: Path) -> Non
         proc = subprocess.Popen(
             [sys.executable, "-m", "app.cli.main", "serve", str(serve_port), "--out", str(archive),
              "--dest", f"ORTHANC=127.0.0.1:{orthanc.port}"],
-            stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "COURIER_CONFIG_DIR": str(tmp_path / "cfg")},
+            stdout=out, stderr=subprocess.STDOUT, env=config_env(tmp_path),
         )  # fmt: skip
     running = Serve(proc, serve_port, archive, log)
     try:
