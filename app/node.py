@@ -115,7 +115,20 @@ class WorkstationNode:
         self.host = host
         self.allowed_calling_ae_titles = allowed_calling_ae_titles
         self.max_associations = max_associations
-        self._ae = ApplicationEntity(
+        self._events = events or EventBus()
+        self._ae = self._make_ae()
+        self._server: DicomServer | None = None
+        self._problem: str | None = None
+        self._listeners: list[Callable[[], None]] = []
+        self._active: set[int] = set()  # association ids of accepted inbound associations
+        self._events.subscribe(AssociationAccepted, self._on_accepted)
+        self._events.subscribe(ConnectionClosed, self._on_closed)
+        self._events.subscribe(AssociationRejected, self._on_rejected)
+        self._events.subscribe(AssociationAborted, lambda _e: self._changed())
+
+    def _make_ae(self) -> ApplicationEntity:
+        settings = self.settings
+        return ApplicationEntity(
             settings.ae_title,
             max_pdu_length=settings.max_pdu,
             timeouts=Timeouts(
@@ -125,16 +138,12 @@ class WorkstationNode:
                 retrieve=settings.retrieve_timeout_s,
                 idle=settings.network_idle_timeout_s or None,
             ),
-            events=events or EventBus(),
+            events=self._events,
         )
-        self._server: DicomServer | None = None
-        self._problem: str | None = None
-        self._listeners: list[Callable[[], None]] = []
-        self._active: set[int] = set()  # association ids of accepted inbound associations
-        self._ae.events.subscribe(AssociationAccepted, self._on_accepted)
-        self._ae.events.subscribe(ConnectionClosed, self._on_closed)
-        self._ae.events.subscribe(AssociationRejected, self._on_rejected)
-        self._ae.events.subscribe(AssociationAborted, lambda _e: self._changed())
+
+    def rebuild_ae(self) -> None:
+        """Take up changed settings (AE title, maximum PDU, timeouts); call while stopped."""
+        self._ae = self._make_ae()
 
     # -- what the GUI and the CLI see ---------------------------------------------------------------
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import sys
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 from app.nodes import NodeRegistry
 from app.settings import load_settings_report
 from app.ui.loop_lag import LoopLagMeter
-from app.ui.main_window import MainWindow
+from app.ui.workstation import Workstation
 
 RESOURCES = Path(__file__).resolve().parents[2] / "resources"
 
@@ -34,6 +35,8 @@ def application(argv: list[str] | None = None) -> QApplication:
 
 
 def run_gui(argv: list[str] | None = None) -> int:
+    """Open the workstation and run until its window closes; then stop its services cleanly."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname).1s %(name)s: %(message)s")
     app = application(argv)
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
@@ -41,7 +44,12 @@ def run_gui(argv: list[str] | None = None) -> int:
     registry = NodeRegistry()
     meter = LoopLagMeter()
     meter.start(loop)
-    window = MainWindow(loaded.settings, registry, meter)
+    try:
+        workstation = Workstation(loaded.settings, registry, lag_meter=meter)
+    except OSError as exc:  # the storage folder cannot be created or opened
+        QMessageBox.critical(None, "Courier", f"Courier cannot open its storage folder: {exc}")
+        return 1
+    window = workstation.window
     window.show()
     for problem in (loaded.problem, registry.load_problem):
         if problem:
@@ -49,6 +57,8 @@ def run_gui(argv: list[str] | None = None) -> int:
     closed = asyncio.Event()
     app.lastWindowClosed.connect(closed.set)
     with loop:
+        loop.run_until_complete(workstation.start())
         loop.run_until_complete(closed.wait())
+        loop.run_until_complete(workstation.stop())
     meter.stop()
     return 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
+import shiboken6
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QLabel, QStatusBar, QWidget
 
@@ -34,10 +35,14 @@ class CourierStatusBar(QStatusBar):
         self.settings = settings
         self.lag_meter = lag_meter
         self.listener: ListenerStatus | None = None
+        self.summary: Callable[[], str] | None = None
         self.listener_label = QLabel()
+        self.listener_label.setObjectName("listenerState")
         self.associations_label = QLabel()
+        self.queue_label = QLabel()
+        self.queue_label.setObjectName("queueSummary")
         self.lag_label = QLabel()
-        for label in (self.listener_label, self.associations_label, self.lag_label):
+        for label in (self.listener_label, self.associations_label, self.queue_label, self.lag_label):
             label.setContentsMargins(8, 0, 8, 0)
             self.addPermanentWidget(label)
         self._timer = QTimer(self)
@@ -48,7 +53,17 @@ class CourierStatusBar(QStatusBar):
 
     def set_listener(self, listener: ListenerStatus) -> None:
         self.listener = listener
-        listener.on_change(self.refresh)
+        listener.on_change(self._listener_changed)
+        self.refresh()
+
+    def _listener_changed(self) -> None:
+        # The listener outlives the window while it shuts down: a closed window has nothing to show.
+        if shiboken6.isValid(self) and shiboken6.isValid(self.listener_label):
+            self.refresh()
+
+    def set_summary(self, summary: Callable[[], str]) -> None:
+        """What the queues are doing, in a few words ("" when idle): shown next to the listener."""
+        self.summary = summary
         self.refresh()
 
     def refresh(self) -> None:
@@ -64,6 +79,9 @@ class CourierStatusBar(QStatusBar):
             count = self.listener.active_associations()
             self.associations_label.setText(f"{count} active association{'s' if count != 1 else ''}")
             self.associations_label.setVisible(True)
+        summary = self.summary() if self.summary is not None else ""
+        self.queue_label.setText(summary)
+        self.queue_label.setVisible(bool(summary))
         if self.lag_meter is not None:
             stats = self.lag_meter.snapshot()
             self.lag_label.setText(f"Loop lag p99 {stats.p99_ms:.0f} ms")

@@ -21,12 +21,19 @@ def config_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return folder
 
 
-@pytest.fixture
-def loop(qapp: QApplication) -> Iterator[asyncio.AbstractEventLoop]:
+@pytest.fixture(scope="session")
+def _qasync_loop(qapp: QApplication) -> Iterator[asyncio.AbstractEventLoop]:
+    # One qasync loop for the whole session: a closed QEventLoop can leave Qt timers behind that
+    # fire into deleted objects when a second loop runs on the same QApplication.
     event_loop = qasync.QEventLoop(qapp, already_running=False)
-    asyncio.set_event_loop(event_loop)
     yield event_loop
     event_loop.close()
+
+
+@pytest.fixture
+def loop(_qasync_loop: asyncio.AbstractEventLoop) -> Iterator[asyncio.AbstractEventLoop]:
+    asyncio.set_event_loop(_qasync_loop)
+    yield _qasync_loop
     asyncio.set_event_loop(None)
 
 

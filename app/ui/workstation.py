@@ -1,0 +1,106 @@
+"""The running workstation: its services built once, shown in one window, started and stopped on the
+qasync loop.
+
+``Workstation(settings, registry)`` opens the archive at the settings' storage folder, builds the
+DICOM node (the built-in listener), the retrieve queue and the main window with its panes.
+``await start()`` starts the listener; ``await stop()`` cancels running retrieves, releases
+associations, stops the listener and closes the archive, losing nothing queued.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import replace
+
+from PySide6.QtGui import QAction, QIcon, QKeySequence
+
+from app.archive import Archive
+from app.net.events import EventBus
+from app.node import WorkstationNode
+from app.nodes import NodeRegistry
+from app.retrieve_jobs import RetrieveQueue
+from app.settings import Settings, save_settings
+from app.ui.loop_lag import LoopLagMeter
+from app.ui.main_window import MainWindow
+from app.ui.query_pane import QueryPane
+from app.ui.settings_dialog import SettingsDialog
+
+log = logging.getLogger(__name__)
+
+
+class Workstation:
+    def __init__(
+        self, settings: Settings, registry: NodeRegistry, *, lag_meter: LoopLagMeter | None = None
+    ) -> None:
+        self.settings = settings
+        self.registry = registry
+        self.events = EventBus()
+        self.archive = Archive(settings.storage_folder)
+        self.node = WorkstationNode(settings, self.archive, registry, events=self.events)
+        self.retrieves = RetrieveQueue(settings, self.node.handlers, listener_port=lambda: self.node.port)
+        self.window = MainWindow(settings, registry, lag_meter)
+        self.query_pane = QueryPane(registry, settings, self.retrieves)
+        self.window.add_pane("Query/Retrieve", self.query_pane, QIcon.fromTheme("system-search"))
+        self.window.status.set_listener(self.node)
+        self.window.status.set_summary(self.retrieves.summary)
+        self.retrieves.on_change(lambda _job: self.window.status.refresh())
+        self._add_menu()
+        self._stopped = False
+
+    def _add_menu(self) -> None:
+        menu = self.window.menuBar().addMenu("&Courier")
+        settings_action = QAction("&Settings…", self.window)
+        settings_action.setShortcut(QKeySequence("Ctrl+,"))
+        settings_action.triggered.connect(self.edit_settings)
+        quit_action = QAction("&Quit", self.window)
+        quit_action.setShortcut(QKeySequence.StandardKey.Quit)
+        quit_action.triggered.connect(self.window.close)
+        menu.addAction(settings_action)
+        menu.addSeparator()
+        menu.addAction(quit_action)
+        self.settings_action = settings_action
+
+    async def start(self) -> None:
+        if self.settings.listener_enabled:
+            await self.node.start()
+        self.window.status.refresh()
+
+    def edit_settings(self) -> None:
+        dialog = SettingsDialog(self.settings, self.window)
+        if dialog.exec():
+            self.apply_settings(dialog.settings())
+
+    def apply_settings(self, new: Settings) -> asyncio.Task[None]:
+        """Save ``new`` and restart the listener with it (the storage folder applies at the next start)."""
+        folder_changed = new.storage_folder != self.settings.storage_folder
+        self.settings = replace(new, storage_folder=self.settings.storage_folder) if folder_changed else new
+        save_settings(new)
+        self.window.settings = self.settings
+        self.window.status.settings = self.settings
+        self.node.settings = self.settings
+        self.retrieves.settings = self.settings
+        self.query_pane.settings = self.settings
+        self.window.nodes_pane.settings = self.settings
+        if folder_changed:
+            self.window.status.showMessage(
+                "The new storage folder is used from the next start of Courier.", 10000
+            )
+        return asyncio.ensure_future(self._restart_listener())
+
+    async def _restart_listener(self) -> None:
+        await self.node.stop()
+        self.node.rebuild_ae()
+        if self.settings.listener_enabled:
+            await self.node.start()
+        self.window.status.refresh()
+
+    async def stop(self) -> None:
+        """Cancel the running retrieve, release associations, stop the listener, close the archive."""
+        if self._stopped:
+            return
+        self._stopped = True
+        await self.retrieves.close()
+        await self.node.stop()
+        self.archive.close()
+        log.info("workstation stopped")
