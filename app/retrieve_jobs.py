@@ -272,7 +272,7 @@ class RetrieveQueue:
         else:
             job.state = JobState.FAILED
             comment = final.get("ErrorComment")
-            job.message = f"{describe_status(code, service)} (0x{code:04X}); {job.progress_text()}" + (
+            job.message = f"{describe_status(code, service)}; {job.progress_text()}" + (
                 f": {comment}" if comment else ""
             )
 

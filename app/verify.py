@@ -89,7 +89,7 @@ async def verify_node(node: Node, settings: Settings, *, events: EventBus | None
     code = int(status.Status)
     details = [
         f"Connected to {where}{tls}; association accepted in {(associated - started) * 1000:.0f} ms",
-        f"C-ECHO status: {describe_status(code, 'C-ECHO')} (0x{code:04X})",
+        f"C-ECHO status: {describe_status(code, 'C-ECHO')}",
         f"Round trip: {round_trip:.1f} ms",
         f"Peer implementation class UID: {negotiated.peer_implementation_class_uid or '(not given)'}",
         f"Peer implementation version: {negotiated.peer_implementation_version_name or '(not given)'}",

@@ -7,7 +7,7 @@ class ArchiveError(Exception):
     """Base class of every error raised by :mod:`app.archive`."""
 
 
-class ArchiveFull(ArchiveError):  # noqa: N818 - the name the SCP and GUI code already use
+class ArchiveFull(ArchiveError):
     """The disk holding the archive ran out of space (ENOSPC) while an instance was written.
 
     The partial file has been removed; the index and every instance stored before are intact.

@@ -20,7 +20,7 @@ import logging
 import socket
 import ssl
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Protocol
+from typing import Protocol, cast
 
 from app.net import dul
 from app.net.dimse.commands import CCancelRQ, DimseMessage, encode_command, is_request, message_name
@@ -71,6 +71,9 @@ from app.net.pdu import (
     AbortSource,
     AReleaseRP,
     AReleaseRQ,
+    RejectResult,
+    RejectSource,
+    describe_rejection,
 )
 from app.net.timeouts import Timeouts
 from app.net.tls import describe_tls_failure
@@ -107,9 +110,15 @@ def connection_error_words(host: str, port: int, exc: BaseException, timeout: fl
     """A technologist's sentence for a failed TCP connect."""
     where = f"{host}:{port}"
     if isinstance(exc, TimeoutError):
-        return f"No answer from {where} within {timeout:g} s: wrong address, the node is down, or a firewall drops the connection"
+        return (
+            f"No answer from {where} within {timeout:g} s: wrong address, the node is down, "
+            "or a firewall drops the connection"
+        )
     if isinstance(exc, ConnectionRefusedError):
-        return f"Connection refused by {where}: nothing listens on that port (check the port and that the node is running)"
+        return (
+            f"Connection refused by {where}: nothing listens on that port "
+            "(check the port and that the node is running)"
+        )
     if isinstance(exc, ssl.SSLError):
         return describe_tls_failure(where, exc)
     if isinstance(exc, socket.gaierror):
@@ -253,10 +262,11 @@ class Association(asyncio.Protocol):
     def _run(self, effects: list[dul.Effect]) -> None:
         for effect in effects:
             kind = type(effect)
+            # Exact type checks first: these two are nearly every effect, and `is` is cheaper than isinstance.
             if kind is dul.SendPDU:
-                self._write(effect)  # type: ignore[arg-type]
+                self._write(cast(dul.SendPDU, effect))
             elif kind is dul.DataIndication:
-                self._on_data(effect.pdu)  # type: ignore[attr-defined]
+                self._on_data(cast(dul.DataIndication, effect).pdu)
             else:
                 self._run_rare(effect)
 
@@ -331,12 +341,8 @@ class Association(asyncio.Protocol):
             answer = self._acceptor(rq)
         except Exception:  # a broken policy must not leave the peer hanging: reject, transiently
             log.exception("the acceptor policy failed on %s", rq.calling_ae_title)
-            from app.net.pdu import RejectResult, RejectSource
-
             answer = AAssociateRJ(RejectResult.REJECTED_TRANSIENT, RejectSource.SERVICE_USER, 1)
         if isinstance(answer, AAssociateRJ):
-            from app.net.pdu import describe_rejection
-
             self._emit(
                 RejectedEvent(
                     self.info,
@@ -375,7 +381,7 @@ class Association(asyncio.Protocol):
     async def connect(
         self, host: str, port: int, rq: AAssociateRQ, *, tls: ssl.SSLContext | None = None
     ) -> NegotiatedAssociation:
-        """Open the connection (over TLS with ``tls``), send ``rq`` and wait for the answer (requestor side)."""
+        """Open the connection (over TLS with ``tls``), send ``rq``, wait for the answer (requestor)."""
         self.associate_rq = rq
         self.peer_host, self.peer_port = host, port
         self._run(self.layer.request_association(rq))
@@ -406,7 +412,7 @@ class Association(asyncio.Protocol):
 
     def _on_release_request(self, *, collision: bool) -> None:
         if collision and self.role is dul.Role.ACCEPTOR:
-            # PS3.8 9.2.4: in a release collision the acceptor answers only after its own release is confirmed.
+            # PS3.8 9.2.4: in a release collision the acceptor answers only once its own release is confirmed.
             self._respond_release_after_confirm = True
             return
         self._stop_workers()
@@ -518,7 +524,7 @@ class Association(asyncio.Protocol):
         return (next(self._message_ids) - 1) % 0xFFFF + 1
 
     async def send_message(self, context_id: int, message: DimseMessage, dataset: Chunks = None) -> None:
-        """Frame ``message`` (and its data set, bytes or an iterable of chunks) within the peer's maximum PDU."""
+        """Frame ``message`` and its data set (bytes or chunks) within the peer's maximum PDU."""
         command = encode_command(message, has_dataset=dataset is not None)
         async with self._send_lock:
             self._check_alive()
@@ -649,7 +655,9 @@ class Association(asyncio.Protocol):
         if quiet_for < idle:
             self._idle_timer = self._loop.call_later(idle - quiet_for, self._watch_idle)
             return
-        self._fail(DicomTimeout(f"nothing received from the peer for {idle:g} s (network idle timeout): aborted"))
+        self._fail(
+            DicomTimeout(f"nothing received from the peer for {idle:g} s (network idle timeout): aborted")
+        )
         self.abort(AbortReason.NOT_SPECIFIED, source=AbortSource.SERVICE_PROVIDER)
 
     def _start_workers(self) -> None:

@@ -333,7 +333,8 @@ def describe_rejection(result: RejectResult | int, source: RejectSource | int, r
             2: "local limit exceeded: too many associations",
         }.get(reason, f"reason {reason}")
         who = "the peer's upper layer (presentation)"
-    return f"Association rejected {permanence} by {who}: {why} (result {int(result)}, source {int(source)}, reason {reason})"
+    codes = f"result {int(result)}, source {int(source)}, reason {reason}"
+    return f"Association rejected {permanence} by {who}: {why} ({codes})"
 
 
 def describe_abort(source: AbortSource | int, reason: int) -> str:

@@ -36,6 +36,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.net.dimse.status import describe_status
 from app.net.errors import DicomNetworkError
 from app.net.scu import Operation
 from app.net.sop import query_sop_class
@@ -266,7 +267,7 @@ class QueryPane(QWidget):
                         ended = "cancelled"
                     elif int(status.Status) not in (0x0000, 0xFF00, 0xFF01):
                         comment = status.get("ErrorComment")
-                        ended = f"failed with status 0x{int(status.Status):04X}" + (
+                        ended = f"failed: {describe_status(int(status.Status), 'C-FIND')}" + (
                             f": {comment}" if comment else ""
                         )
             seconds = time.perf_counter() - started
@@ -361,6 +362,8 @@ class QueryPane(QWidget):
         self.jobs_table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.jobs_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.jobs_table.verticalHeader().setVisible(False)
+        for column, width in enumerate((300, 140, 90, 160)):
+            self.jobs_table.setColumnWidth(column, width)
         self.cancel_job_button = QPushButton("Cancel retrieve")
         self.cancel_job_button.clicked.connect(self.cancel_selected_job)
         buttons = QHBoxLayout()
