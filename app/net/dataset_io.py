@@ -11,12 +11,14 @@ chunk in memory at a time.
 
 from __future__ import annotations
 
+import copy
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from io import BytesIO
 from pathlib import Path
 
+import numpy as np
 from pydicom.dataset import Dataset
 from pydicom.filebase import DicomBytesIO
 from pydicom.filereader import _read_file_meta_info, read_dataset, read_preamble
@@ -42,9 +44,40 @@ def _encoding_of(transfer_syntax: str) -> tuple[bool, bool]:
     return False, True
 
 
+# Binary VRs whose words pydicom keeps as raw bytes: they must be byte-swapped when the endianness changes.
+_WORD_SIZES = {"OW": 2, "OF": 4, "OL": 4, "OD": 8, "OV": 8}
+
+
+def _with_byte_order(ds: Dataset, little: bool) -> Dataset:
+    """``ds`` with its raw binary words in the byte order of the target syntax (PS3.5 7.3).
+
+    pydicom re-encodes decoded values (US, FL, ...) in the target order itself but writes OW/OF/...
+    bytes as they are: a big endian instance sent as little endian would arrive with scrambled pixels.
+    The caller's data set is left as it was.
+    """
+    original = getattr(ds, "original_encoding", (None, None))[1]
+    if original is None or bool(original) == little:
+        return ds
+    swapped = copy.deepcopy(ds)
+    _swap_words(swapped)
+    return swapped
+
+
+def _swap_words(ds: Dataset) -> None:
+    for element in ds:
+        if element.VR == "SQ":
+            for item in element.value:
+                _swap_words(item)
+        elif element.VR in _WORD_SIZES and element.value and not element.is_undefined_length:
+            size = _WORD_SIZES[element.VR]
+            words = np.frombuffer(bytes(element.value), dtype=f"u{size}")
+            element.value = words.byteswap().tobytes()
+
+
 def encode_dataset(ds: Dataset, transfer_syntax: str) -> bytes:
     """The data set as it travels in a P-DATA value for ``transfer_syntax`` (no preamble, no file meta)."""
     implicit, little = _encoding_of(transfer_syntax)
+    ds = _with_byte_order(ds, little)
     fp = DicomBytesIO()
     fp.is_implicit_VR = implicit
     fp.is_little_endian = little
