@@ -540,11 +540,26 @@ class Association(asyncio.Protocol):
                     raise self.failure
                 self._run(layer.send_data(pdu))  # type: ignore[arg-type]
                 if not writable.is_set():
-                    await writable.wait()
+                    await self._wait_writable(writable)
         if self._trace_dimse:
             self._emit(
                 DimseSent(self.info, context_id=context_id, message=message, has_dataset=dataset is not None)
             )
+
+    async def _wait_writable(self, writable: asyncio.Event) -> None:
+        """Flow control: the transport's buffer is full, wait until the peer reads again.  A peer that
+        stops reading altogether must not hold us (and our buffer) for ever: the DIMSE timeout ends it."""
+        try:
+            async with asyncio.timeout(self.timeouts.dimse):
+                await writable.wait()
+        except TimeoutError:
+            error = DicomTimeout(
+                f"{self.peer_host}:{self.peer_port} stopped reading: nothing could be sent for "
+                f"{self.timeouts.dimse:g} s (DIMSE timeout); the association is aborted"
+            )
+            self._fail(error)
+            self.abort(AbortReason.NOT_SPECIFIED, source=AbortSource.SERVICE_PROVIDER)
+            raise error from None
 
     def expect_responses(self, message_id: int) -> asyncio.Queue[AssembledMessage | _Failed]:
         """Register interest in the responses to ``message_id`` before sending the request."""

@@ -261,3 +261,34 @@ async def test_the_acceptor_cleans_up_after_a_requestor_that_leaves_at_any_phase
             assert int((await c.echo()).Status) == 0
     finally:
         await server.close(grace=1)
+
+
+async def test_a_peer_that_stops_reading_is_cut_off_by_the_dimse_timeout_with_bounded_buffering() -> None:
+    done = asyncio.Event()
+
+    async def script(wire: Wire) -> None:
+        await wire.accept()
+        await done.wait()  # never reads again: the sender's buffers fill and TCP flow control holds it
+
+    buffered: list[int] = []
+    impatient = ApplicationEntity("COURIER", timeouts=Timeouts(connect=2, acse=5, dimse=1, artim=2))
+    async with scripted_peer(script) as port:
+        client_cm = impatient.associate("127.0.0.1", port, contexts=[CTImageStorage])
+        client = await client_cm.__aenter__()
+        transport = client.association.transport
+        assert transport is not None
+
+        async def watch() -> None:
+            while not transport.is_closing():
+                buffered.append(transport.get_write_buffer_size())
+                await asyncio.sleep(0.01)  # sampling the buffer while the store is held
+
+        watcher = asyncio.ensure_future(watch())
+        try:
+            with pytest.raises(DicomNetworkError, match="stopped reading"):
+                await client.store(make_ct(rows=4096))  # 32 MB: far more than the socket buffers hold
+        finally:
+            done.set()
+            await watcher
+            await client_cm.__aexit__(None, None, None)
+    assert max(buffered) < 4 * 1024 * 1024  # we never queued the 32 MB data set in memory
