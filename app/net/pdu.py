@@ -349,7 +349,12 @@ def describe_abort(source: AbortSource | int, reason: int) -> str:
             6: "invalid PDU parameter value",
         }.get(reason, f"reason {reason}")
         return f"Association aborted by the peer's upper layer: {why} (source 2, reason {reason})"
-    return f"Association aborted by the peer application (source {int(source)}, reason {reason})"
+    # A service-user abort carries no reason.  In practice nodes send one when they refuse the calling
+    # AE title or the service asked for after accepting the association (Orthanc does): say so.
+    return (
+        f"Association aborted by the peer application (source {int(source)}, reason {reason}): it gives "
+        "no reason; check that the peer knows our AE title and allows this service for it"
+    )
 
 
 def describe_context_result(result: ContextResult | int) -> str:
