@@ -118,6 +118,9 @@ class WorkstationNode:
         self._events = events or EventBus()
         self._ae = self._make_ae()
         self._server: DicomServer | None = None
+        # Storage commitment reports (PS3.4 J.3.3) a node sends us on a new association: the send
+        # queue connects here to learn which of the instances it sent were committed.
+        self.commitment_reports: Callable[[Dataset], object] | None = None
         self._problem: str | None = None
         self._listeners: list[Callable[[], None]] = []
         self._active: set[int] = set()  # association ids of accepted inbound associations
@@ -263,7 +266,15 @@ class WorkstationNode:
             find=self._find,
             move=self._move,
             get=self._get,
+            n_event_report=self._n_event_report,
         )
+
+    def _n_event_report(self, request: Request) -> int:
+        if request.dataset is not None and self.commitment_reports is not None:
+            self.commitment_reports(request.dataset)
+        log.info("N-EVENT-REPORT from %s (event type %s)", request.calling_ae_title,
+                 getattr(request.command, "event_type_id", "?"))  # fmt: skip
+        return 0
 
     async def _store(self, request: Request) -> int:
         sink = request.raw  # what ArchiveSink.close() returned

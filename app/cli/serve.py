@@ -35,7 +35,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "-od", "--out", type=Path, default=None, metavar="DIR",
         help="archive folder (default: the workstation's storage folder)",
     )  # fmt: skip
-    serve.add_argument("-aet", "--aetitle", default="COURIER", metavar="AET", help="our AE title")
+    serve.add_argument(
+        "-aet", "--aet", "--aetitle", dest="aetitle", default="COURIER", metavar="AET", help="our AE title"
+    )
     serve.add_argument("--host", default="0.0.0.0", help="address to listen on (default all)")
     serve.add_argument(
         "--dest", action="append", default=[], metavar="AET=HOST:PORT",

@@ -80,6 +80,8 @@ from app.net.tls import describe_tls_failure
 
 log = logging.getLogger(__name__)
 
+_JOIN_LIMIT = 64 * 1024  # PDUs up to this size are joined into one write, larger ones written by part
+
 Chunks = bytes | bytearray | memoryview | Iterable[bytes | memoryview] | None
 
 # How many requests an acceptor works on at once when the window says "unlimited" (0).
@@ -274,7 +276,15 @@ class Association(asyncio.Protocol):
         if self.transport is None or self.transport.is_closing():
             return
         parts = effect.parts
-        self.transport.write(parts[0] if len(parts) == 1 else b"".join(parts))
+        if len(parts) == 1:
+            self.transport.write(parts[0])
+        elif sum(len(part) for part in parts) <= _JOIN_LIMIT:
+            self.transport.write(b"".join(parts))  # one send() for a small PDU
+        else:
+            # A large PDU goes out part by part: the data-set views are sent without the copy a join
+            # makes (and the heap churn of a fresh 256 kB buffer per PDU, which inflates the RSS).
+            for part in parts:
+                self.transport.write(part)
         if self._trace_pdus:
             self._emit(PduSent(self.info, pdu=effect.pdu))
 

@@ -153,6 +153,23 @@ def test_dcmtk_getscu_gets_a_series(serve: Serve, tmp_path: Path) -> None:
     assert sorted(dcmread(p).SOPInstanceUID for p in out.iterdir()) == [f"{STUDY}.1.{n}" for n in range(3)]
 
 
+def test_demo_mode_with_an_allow_list_and_its_own_ae_title(tmp_path: Path) -> None:
+    running = start_serve(tmp_path, "--demo", "--aet", "WORKSTN", "--allow", "FINDER")
+    try:
+        findscu = require_binary("findscu", package="dcmtk")
+        query = ["-P", "-aec", "WORKSTN", "-k", "QueryRetrieveLevel=PATIENT", "-k", "PatientID=DEMO*",
+                 "-k", "PatientName", "127.0.0.1", str(running.port)]  # fmt: skip
+        result = run_tool([findscu, "-aet", "FINDER", *query])
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "DEMO0001" in result.stdout + result.stderr  # the demo archive was seeded and is queryable
+        refused = run_tool([findscu, "-aet", "STRANGER", *query])
+        assert refused.returncode != 0
+        assert "DEMO0001" not in refused.stdout + refused.stderr
+        assert "rejected" in running.output()  # the refusal is logged for the technologist
+    finally:
+        assert running.stop() == 0, running.output()
+
+
 def test_orthanc_queries_and_retrieves_from_courier_serve(tmp_path: Path) -> None:
     serve_port = free_port()
     orthanc = start_orthanc(
