@@ -20,13 +20,17 @@ from app.net.events import EventBus
 from app.node import WorkstationNode
 from app.nodes import NodeRegistry
 from app.retrieve_jobs import RetrieveQueue
-from app.settings import Settings, save_settings
+from app.send_queue import SendQueue
+from app.settings import Settings, config_dir, save_settings
 from app.ui.loop_lag import LoopLagMeter
 from app.ui.main_window import MainWindow
 from app.ui.query_pane import QueryPane
+from app.ui.send_pane import SendPane
 from app.ui.settings_dialog import SettingsDialog
 
 log = logging.getLogger(__name__)
+
+SEND_QUEUE_FILE = "send_queue.sqlite"
 
 
 class Workstation:
@@ -39,12 +43,17 @@ class Workstation:
         self.archive = Archive(settings.storage_folder)
         self.node = WorkstationNode(settings, self.archive, registry, events=self.events)
         self.retrieves = RetrieveQueue(settings, self.node.handlers, listener_port=lambda: self.node.port)
+        self.send_queue = SendQueue(config_dir() / SEND_QUEUE_FILE, registry, settings)
+        self.node.commitment_reports = self.send_queue.on_commitment_report
         self.window = MainWindow(settings, registry, lag_meter)
         self.query_pane = QueryPane(registry, settings, self.retrieves)
         self.window.add_pane("Query/Retrieve", self.query_pane, QIcon.fromTheme("system-search"))
+        self.send_pane = SendPane(self.send_queue, registry)
+        self.window.add_pane("Send Queue", self.send_pane, QIcon.fromTheme("mail-send"))
         self.window.status.set_listener(self.node)
-        self.window.status.set_summary(self.retrieves.summary)
+        self.window.status.set_summary(self.queue_summary)
         self.retrieves.on_change(lambda _job: self.window.status.refresh())
+        self.send_queue.on_change(self.window.status.refresh)
         self._add_menu()
         self._stopped = False
 
@@ -61,9 +70,14 @@ class Workstation:
         menu.addAction(quit_action)
         self.settings_action = settings_action
 
+    def queue_summary(self) -> str:
+        """The status bar's few words about work in progress ("" when idle)."""
+        return "; ".join(part for part in (self.retrieves.summary(), self.send_queue.summary()) if part)
+
     async def start(self) -> None:
         if self.settings.listener_enabled:
             await self.node.start()
+        self.send_queue.start()
         self.window.status.refresh()
 
     def edit_settings(self) -> None:
@@ -80,6 +94,7 @@ class Workstation:
         self.window.status.settings = self.settings
         self.node.settings = self.settings
         self.retrieves.settings = self.settings
+        self.send_queue.settings = self.settings
         self.query_pane.settings = self.settings
         self.window.nodes_pane.settings = self.settings
         if folder_changed:
@@ -101,6 +116,8 @@ class Workstation:
             return
         self._stopped = True
         await self.retrieves.close()
+        await self.send_queue.stop()  # what is left stays queued for the next start
+        self.send_queue.close()
         await self.node.stop()
         self.archive.close()
         log.info("workstation stopped")
