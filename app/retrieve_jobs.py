@@ -23,6 +23,7 @@ from pydicom.dataset import Dataset
 from app.net.contexts import COMMON_STORAGE_SOP_CLASSES, DEFAULT_TRANSFER_SYNTAXES
 from app.net.dimse.status import StatusCategory, category_of, describe_status
 from app.net.errors import DicomNetworkError
+from app.net.events import EventBus
 from app.net.pdu import RoleSelection
 from app.net.scp import Handlers
 from app.net.scu import Operation
@@ -117,12 +118,14 @@ class RetrieveQueue:
         store_handlers: Callable[[], Handlers],
         *,
         listener_port: Callable[[], int | None] = lambda: None,
+        events: EventBus | None = None,
     ) -> None:
         """``store_handlers`` answer C-GET's C-STORE sub-operations (the workstation node's, which
         write into the archive); ``listener_port`` is our listener's port, for the A801 message."""
         self.settings = settings
         self.store_handlers = store_handlers
         self.listener_port = listener_port
+        self.events = events  # where our associations report (the troubleshooting log)
         self.jobs: list[RetrieveJob] = []
         self._listeners: list[Callable[[RetrieveJob], None]] = []
         self._wakeup = asyncio.Event()
@@ -223,7 +226,7 @@ class RetrieveQueue:
 
     async def _move(self, job: RetrieveJob) -> None:
         model = "study"
-        ae = node_ae(job.node, self.settings)
+        ae = node_ae(job.node, self.settings, self.events)
         async with ae.associate(
             job.node.host, job.node.port, called_ae_title=job.node.ae_title,
             contexts=[query_sop_class("move", model)], **job.node.association_options(),
@@ -236,7 +239,7 @@ class RetrieveQueue:
         storage = list(COMMON_STORAGE_SOP_CLASSES)[:126]  # PS3.8: at most 128 contexts in all
         contexts: list[str | tuple[str, Sequence[str]]] = [query_sop_class("get", model)]
         contexts += [(sop, DEFAULT_TRANSFER_SYNTAXES) for sop in storage]
-        ae = node_ae(job.node, self.settings)
+        ae = node_ae(job.node, self.settings, self.events)
         async with ae.associate(
             job.node.host, job.node.port, called_ae_title=job.node.ae_title, contexts=contexts,
             role_selections=[RoleSelection(sop, scu_role=False, scp_role=True) for sop in storage],

@@ -27,6 +27,7 @@ from app.net.ae import storage_contexts_for
 from app.net.contexts import STORAGE_COMMITMENT_PUSH
 from app.net.dimse.status import StatusCategory, category_of, describe_status
 from app.net.errors import AssociationRejected, ConnectionFailed, DicomNetworkError, NoAcceptedContext
+from app.net.events import EventBus
 from app.net.scp import Handlers, Request
 from app.net.scu import StoreSource
 from app.net.tls import TlsConfigurationError
@@ -181,8 +182,11 @@ def _describe_item(path: Path) -> tuple[str, str, str, str, int, str, str]:
 class SendQueue:
     """Persistent C-STORE jobs, run one after another on the event loop."""
 
-    def __init__(self, db_path: Path, registry: NodeRegistry, settings: Settings) -> None:
+    def __init__(
+        self, db_path: Path, registry: NodeRegistry, settings: Settings, *, events: EventBus | None = None
+    ) -> None:
         self.store = SendStore(db_path)
+        self.events = events  # where our associations report (the troubleshooting log)
         self.registry = registry
         self.settings = settings
         self._listeners: list[Callable[[], None]] = []
@@ -412,7 +416,7 @@ class SendQueue:
         try:
             options = node.association_options()
             handlers = Handlers(n_event_report=self._commitment_report)
-            async with node_ae(node, self.settings).associate(
+            async with node_ae(node, self.settings, self.events).associate(
                 node.host, node.port, called_ae_title=node.ae_title,
                 contexts=[*storage_contexts_for(sources_ok)[:127], STORAGE_COMMITMENT_PUSH] if commitment
                 else storage_contexts_for(sources_ok)[:128],

@@ -38,6 +38,7 @@ from PySide6.QtWidgets import (
 
 from app.net.dimse.status import describe_status
 from app.net.errors import DicomNetworkError
+from app.net.events import EventBus
 from app.net.scu import Operation
 from app.net.sop import query_sop_class
 from app.net.tls import TlsConfigurationError
@@ -56,9 +57,16 @@ class QueryPane(QWidget):
     into the archive (C-GET) or our listener receives it (C-MOVE)."""
 
     def __init__(
-        self, registry: NodeRegistry, settings: Settings, queue: RetrieveQueue, parent: QWidget | None = None
+        self,
+        registry: NodeRegistry,
+        settings: Settings,
+        queue: RetrieveQueue,
+        parent: QWidget | None = None,
+        *,
+        events: EventBus | None = None,
     ):
         super().__init__(parent)
+        self.events = events  # where our associations report (the troubleshooting log)
         self.registry = registry
         self.settings = settings
         self.queue = queue
@@ -252,7 +260,7 @@ class QueryPane(QWidget):
         started = time.perf_counter()
         ended = "done"
         try:
-            async with node_ae(node, self.settings).associate(
+            async with node_ae(node, self.settings, self.events).associate(
                 node.host, node.port, called_ae_title=node.ae_title,
                 contexts=[query_sop_class("find", "study")], **node.association_options(),
             ) as client:  # fmt: skip
@@ -312,7 +320,7 @@ class QueryPane(QWidget):
 
     async def _load_series(self, node: Node, uid: str) -> None:
         try:
-            async with node_ae(node, self.settings).associate(
+            async with node_ae(node, self.settings, self.events).associate(
                 node.host, node.port, called_ae_title=node.ae_title,
                 contexts=[query_sop_class("find", "study")], **node.association_options(),
             ) as client:  # fmt: skip

@@ -16,17 +16,21 @@ from dataclasses import replace
 from PySide6.QtGui import QAction, QIcon, QKeySequence
 
 from app.archive import Archive
+from app.assoc_log import AssociationLog
 from app.net.events import EventBus
 from app.node import WorkstationNode
-from app.nodes import NodeRegistry
+from app.nodes import Node, NodeRegistry
 from app.retrieve_jobs import RetrieveQueue
 from app.send_queue import SendQueue
 from app.settings import Settings, config_dir, save_settings
 from app.ui.loop_lag import LoopLagMeter
 from app.ui.main_window import MainWindow
+from app.ui.nodes_pane import NodesPane
 from app.ui.query_pane import QueryPane
 from app.ui.send_pane import SendPane
 from app.ui.settings_dialog import SettingsDialog
+from app.ui.troubleshoot_pane import TroubleshootPane
+from app.verify import VerifyResult, verify_node
 
 log = logging.getLogger(__name__)
 
@@ -42,14 +46,22 @@ class Workstation:
         self.events = EventBus()
         self.archive = Archive(settings.storage_folder)
         self.node = WorkstationNode(settings, self.archive, registry, events=self.events)
-        self.retrieves = RetrieveQueue(settings, self.node.handlers, listener_port=lambda: self.node.port)
-        self.send_queue = SendQueue(config_dir() / SEND_QUEUE_FILE, registry, settings)
+        self.log = AssociationLog(self.events)
+        self.retrieves = RetrieveQueue(
+            settings, self.node.handlers, listener_port=lambda: self.node.port, events=self.events
+        )
+        self.send_queue = SendQueue(config_dir() / SEND_QUEUE_FILE, registry, settings, events=self.events)
         self.node.commitment_reports = self.send_queue.on_commitment_report
-        self.window = MainWindow(settings, registry, lag_meter)
-        self.query_pane = QueryPane(registry, settings, self.retrieves)
+        nodes_pane = NodesPane(registry, settings, verifier=self._verify)
+        self.window = MainWindow(settings, registry, lag_meter, nodes_pane=nodes_pane)
+        self.query_pane = QueryPane(registry, settings, self.retrieves, events=self.events)
         self.window.add_pane("Query/Retrieve", self.query_pane, QIcon.fromTheme("system-search"))
         self.send_pane = SendPane(self.send_queue, registry)
         self.window.add_pane("Send Queue", self.send_pane, QIcon.fromTheme("mail-send"))
+        self.troubleshoot_pane = TroubleshootPane(
+            self.log, registry, settings, events=self.events, lag_meter=lag_meter
+        )
+        self.window.add_pane("Troubleshooting", self.troubleshoot_pane, QIcon.fromTheme("dialog-information"))
         self.window.status.set_listener(self.node)
         self.window.status.set_summary(self.queue_summary)
         self.retrieves.on_change(lambda _job: self.window.status.refresh())
@@ -69,6 +81,9 @@ class Workstation:
         menu.addSeparator()
         menu.addAction(quit_action)
         self.settings_action = settings_action
+
+    async def _verify(self, node: Node, settings: Settings) -> VerifyResult:
+        return await verify_node(node, settings, events=self.events)
 
     def queue_summary(self) -> str:
         """The status bar's few words about work in progress ("" when idle)."""
@@ -96,6 +111,7 @@ class Workstation:
         self.retrieves.settings = self.settings
         self.send_queue.settings = self.settings
         self.query_pane.settings = self.settings
+        self.troubleshoot_pane.settings = self.settings
         self.window.nodes_pane.settings = self.settings
         if folder_changed:
             self.window.status.showMessage(

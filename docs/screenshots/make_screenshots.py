@@ -1,6 +1,7 @@
 """Take the README's screenshots of each pane with real content.
 
-Run under a virtual screen:  xvfb-run -s "-screen 0 1400x900x24" .venv/bin/python docs/screenshots/make_screenshots.py
+Run under a virtual screen:
+    xvfb-run -s "-screen 0 1400x900x24" .venv/bin/python docs/screenshots/make_screenshots.py
 It starts a demo PACS (our own node with a synthetic archive) in process, opens the workstation with
 a private configuration, queries the PACS, retrieves a study, and saves one PNG per pane here.
 """

@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 
 import pytest
-
 from pydicom.uid import CTImageStorage
 
 from app.net.ae import ApplicationEntity

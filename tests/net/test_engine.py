@@ -11,13 +11,20 @@ from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, ImplicitVRLittle
 
 from app.net.ae import ApplicationEntity
 from app.net.contexts import VERIFICATION
-from app.net.errors import AssociationAborted, AssociationRejected, ConnectionFailed, DicomTimeout, NoAcceptedContext
+from app.net.errors import (
+    AssociationAborted,
+    AssociationRejected,
+    ConnectionFailed,
+    DicomTimeout,
+    NoAcceptedContext,
+)
 from app.net.pdu import RoleSelection
 from app.net.scp import Handlers, MoveAnswer, Request, StatusError
 from app.net.scu import StoreSource
 from app.net.sop import query_sop_class
 from app.net.timeouts import Timeouts
 from tests.net.datasets import make_ct, write_ct
+from tests.peers import free_port
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -59,8 +66,6 @@ async def test_echo_answers_success_and_names_the_peer_implementation(served) ->
 
 
 async def test_connection_refused_is_reported_in_words() -> None:
-    from tests.peers import free_port
-
     port = free_port()
     with pytest.raises(ConnectionFailed, match="refused"):
         async with scu().associate("127.0.0.1", port):
@@ -175,7 +180,7 @@ async def test_find_cancel_ends_with_cancel_status(served) -> None:
     async with scu().associate("127.0.0.1", server.port, contexts=[STUDY_FIND, VERIFICATION]) as client:
         operation = client.find(query)
         seen = 0
-        async for status, _ in operation:
+        async for _status, _ in operation:
             seen += 1
             if seen == 2:
                 await operation.cancel()

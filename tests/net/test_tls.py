@@ -117,7 +117,7 @@ async def test_echo_over_tls_when_the_client_trusts_the_servers_ca(served, pki: 
 
 async def test_a_server_signed_by_an_unknown_ca_is_refused_in_words(served, pki: Pki) -> None:
     server = await served(tls=server_tls(pki))
-    with pytest.raises(DicomNetworkError, match="not trusted.*--ca"):
+    with pytest.raises(DicomNetworkError, match=r"not trusted.*--ca"):
         await echo(server.port, tls=client_tls(pki, ca=pki.other_ca))
 
 
