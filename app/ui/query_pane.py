@@ -125,8 +125,8 @@ class QueryPane(QWidget):
         self.search_button.setToolTip("Run the query (Enter)")
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setToolTip("Stop the running query with C-CANCEL (Esc)")
-        self.search_button.clicked.connect(self.search)
-        self.cancel_button.clicked.connect(self.cancel_query)
+        self.search_button.clicked.connect(lambda _checked=False: self.search())
+        self.cancel_button.clicked.connect(lambda _checked=False: self.cancel_query())
         self.date_preset.currentTextChanged.connect(self._update_buttons)
         for edit in (self.patient_name, self.patient_id, self.birth_date, self.accession, self.modalities,
                      self.description, self.referring):  # fmt: skip
@@ -222,7 +222,7 @@ class QueryPane(QWidget):
         self.status.setWordWrap(True)
         self.retrieve_button = QPushButton("Retrieve selected")
         self.retrieve_button.setToolTip("Bring the selected studies or series into Local images (Ctrl+R)")
-        self.retrieve_button.clicked.connect(self.retrieve_selected)
+        self.retrieve_button.clicked.connect(lambda _checked=False: self.retrieve_selected())
         top = QHBoxLayout()
         top.addWidget(self.filter, 1)
         top.addWidget(self.retrieve_button)
@@ -373,7 +373,7 @@ class QueryPane(QWidget):
         for column, width in enumerate((300, 140, 90, 160)):
             self.jobs_table.setColumnWidth(column, width)
         self.cancel_job_button = QPushButton("Cancel retrieve")
-        self.cancel_job_button.clicked.connect(self.cancel_selected_job)
+        self.cancel_job_button.clicked.connect(lambda _checked=False: self.cancel_selected_job())
         buttons = QHBoxLayout()
         buttons.addStretch(1)
         buttons.addWidget(self.cancel_job_button)

@@ -53,7 +53,7 @@ class SendPane(QWidget):
         self.node_choice = QComboBox()
         self.node_choice.setMinimumWidth(200)
         self.add_button = QPushButton("Add files…")
-        self.add_button.clicked.connect(self.choose_files)
+        self.add_button.clicked.connect(lambda _checked=False: self.choose_files())
         self.hint = QLabel("Drop files or folders here to send them to the chosen node.")
         self.hint.setObjectName("dropHint")
         top = QHBoxLayout()
@@ -110,7 +110,7 @@ class SendPane(QWidget):
             (self.retry_button, self.retry, "Ctrl+Shift+R"),
             (self.clear_button, self.queue.remove_finished, None),
         ):
-            button.clicked.connect(slot)
+            button.clicked.connect(lambda _checked=False, run=slot: run())  # not clicked(bool) into slot
             if key:
                 button.setToolTip(f"{button.text()} ({key})")
                 QShortcut(QKeySequence(key), self).activated.connect(slot)

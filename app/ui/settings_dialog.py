@@ -55,7 +55,7 @@ class SettingsDialog(QDialog):
         self.port.setValue(settings.listener_port)
         self.folder = QLineEdit(str(settings.storage_folder))
         browse = QPushButton("Browse…")
-        browse.clicked.connect(self._browse)
+        browse.clicked.connect(lambda _checked=False: self._browse())
         folder_row = QWidget()
         folder_layout = QHBoxLayout(folder_row)
         folder_layout.setContentsMargins(0, 0, 0, 0)

@@ -23,11 +23,12 @@ from app.nodes import Node, NodeRegistry
 from app.retrieve_jobs import RetrieveQueue
 from app.send_queue import SendQueue
 from app.settings import Settings, config_dir, save_settings
+from app.ui.browser_pane import BrowserPane
 from app.ui.loop_lag import LoopLagMeter
 from app.ui.main_window import MainWindow
 from app.ui.nodes_pane import NodesPane
 from app.ui.query_pane import QueryPane
-from app.ui.send_pane import SendPane
+from app.ui.send_pane import SendPane, drop_on_node
 from app.ui.settings_dialog import SettingsDialog
 from app.ui.troubleshoot_pane import TroubleshootPane
 from app.verify import VerifyResult, verify_node
@@ -58,6 +59,12 @@ class Workstation:
         self.window.add_pane("Query/Retrieve", self.query_pane, QIcon.fromTheme("system-search"))
         self.send_pane = SendPane(self.send_queue, registry)
         self.window.add_pane("Send Queue", self.send_pane, QIcon.fromTheme("mail-send"))
+        self.browser_pane = BrowserPane(
+            self.archive,
+            send_callback=lambda name, paths: drop_on_node(self.send_queue, name, paths),
+            node_names=lambda: [n.name for n in registry.list()],
+        )
+        self.window.add_pane("Local Images", self.browser_pane, QIcon.fromTheme("image-x-generic"))
         self.troubleshoot_pane = TroubleshootPane(
             self.log, registry, settings, events=self.events, lag_meter=lag_meter
         )
@@ -135,5 +142,6 @@ class Workstation:
         await self.send_queue.stop()  # what is left stays queued for the next start
         self.send_queue.close()
         await self.node.stop()
+        await self.browser_pane.shutdown()
         self.archive.close()
         log.info("workstation stopped")
