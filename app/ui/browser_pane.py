@@ -15,7 +15,7 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 
 import shiboken6
-from PySide6.QtCore import QObject, QSize, Qt, Signal
+from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QIcon, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -47,12 +47,6 @@ THUMB = 128
 SendCallback = Callable[[str, list[Path]], object]
 
 
-class _Relay(QObject):
-    """Carries archive notifications from whichever thread made the change to the GUI thread."""
-
-    changed = Signal()
-
-
 def _date(text: str) -> str:
     return f"{text[:4]}-{text[4:6]}-{text[6:]}" if len(text) == 8 else text
 
@@ -77,6 +71,8 @@ class BrowserPane(QWidget):
         self.import_cancel: threading.Event | None = None
         self.thumbnails_done = asyncio.Event()
         self._generation = 0
+        self._reload_pending: asyncio.Future[object] | None = None
+        self._reload_again = False
 
         self.search = QLineEdit()
         self.search.setPlaceholderText("Search name, patient ID, accession, description…")
@@ -127,8 +123,10 @@ class BrowserPane(QWidget):
         layout.addWidget(splitter, 1)
         layout.addLayout(buttons)
         layout.addWidget(self.status)
-        self._relay = _Relay(self)
-        self._relay.changed.connect(self.reload, Qt.ConnectionType.QueuedConnection)
+        # Archive notifications come from whichever thread made the change; the loop (the GUI thread
+        # under qasync) takes them over.  (A Qt signal emitted from a worker thread would do too, but
+        # PySide6 6.x mis-counts references on that path and crashes at exit.)
+        self._loop = asyncio.get_event_loop()
         self._unsubscribe = archive.subscribe(self._archive_changed)
         self.reload()
 
@@ -150,15 +148,31 @@ class BrowserPane(QWidget):
             await asyncio.gather(*list(self.tasks), return_exceptions=True)
 
     def _archive_changed(self, _change: ArchiveChange) -> None:
-        if not shiboken6.isValid(self._relay):  # the pane is gone: stop listening
+        """Any thread: hand the news to the loop."""
+        if not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._on_archive_changed)
+
+    def _on_archive_changed(self) -> None:
+        if not shiboken6.isValid(self):  # the pane is gone: stop listening
             self._unsubscribe()
             return
-        self._relay.changed.emit()  # any thread; the slot runs on the GUI thread
+        self.reload()
 
     # -- studies ------------------------------------------------------------------------------------------
 
     def reload(self) -> asyncio.Future[object]:
-        return self._spawn(self._reload())
+        """Re-read the studies; a burst of changes (a study arriving) becomes one reload."""
+        if self._reload_pending is not None and not self._reload_pending.done():
+            self._reload_again = True
+            return self._reload_pending
+        self._reload_pending = self._spawn(self._reload_until_settled())
+        return self._reload_pending
+
+    async def _reload_until_settled(self) -> None:
+        self._reload_again = True
+        while self._reload_again:
+            self._reload_again = False
+            await self._reload()
 
     async def _reload(self) -> None:
         selected = self.selected_study()
@@ -182,6 +196,9 @@ class BrowserPane(QWidget):
                 cell = self.table.item(row, 0)
                 if cell is not None and cell.data(Qt.ItemDataRole.UserRole) == selected.study_instance_uid:
                     self.table.selectRow(row)
+                    # The same study stays selected (no selection signal) but may have new series or
+                    # images: show them.
+                    self.study_selected()
                     break
         elif studies and not self.table.selectionModel().selectedRows():
             self.table.selectRow(0)

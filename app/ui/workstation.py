@@ -138,6 +138,7 @@ class Workstation:
         if self._stopped:
             return
         self._stopped = True
+        self.window.status.set_summary(lambda: "")  # the queues are closing: nothing to summarise
         await self.retrieves.close()
         await self.send_queue.stop()  # what is left stays queued for the next start
         self.send_queue.close()

@@ -22,13 +22,13 @@ os.environ.setdefault("COURIER_CONFIG_DIR", tempfile.mkdtemp(prefix="courier-sho
 
 import qasync  # noqa: E402
 from PySide6.QtCore import QItemSelectionModel  # noqa: E402
-from PySide6.QtWidgets import QApplication, QWidget  # noqa: E402
+from PySide6.QtWidgets import QWidget  # noqa: E402
 
 from app.archive import Archive  # noqa: E402
 from app.node import WorkstationNode  # noqa: E402
 from app.nodes import Node, NodeRegistry  # noqa: E402
 from app.settings import Settings  # noqa: E402
-from app.ui.app import application  # noqa: E402
+from app.ui.app import application, leave_without_finalizing  # noqa: E402
 from app.ui.loop_lag import LoopLagMeter  # noqa: E402
 from app.ui.query_model import UID_ROLE  # noqa: E402
 from app.ui.workstation import Workstation  # noqa: E402
@@ -40,14 +40,14 @@ async def until(condition: Callable[[], bool], seconds: float = 30) -> None:
             await asyncio.sleep(0.05)
 
 
-def save(widget: QWidget, name: str) -> None:
-    QApplication.processEvents()
+async def save(widget: QWidget, name: str) -> None:
+    await asyncio.sleep(0.3)  # let the loop paint (processEvents here would re-enter the running task)
     path = HERE / f"{name}.png"
     widget.grab().save(str(path))
     print(f"saved {path}")
 
 
-async def main(work: Path) -> None:
+async def main(work: Path) -> None:  # noqa: PLR0915 - a script: one scene after another
     pacs_archive = Archive(work / "pacs")
     pacs_settings = replace(
         Settings(), ae_title="DEMOPACS", listener_port=0, storage_folder=work / "pacs", demo_mode=True
@@ -81,7 +81,7 @@ async def main(work: Path) -> None:
     if task is not None:
         await task
     window.show_pane("Nodes")
-    save(window, "nodes")
+    await save(window, "nodes")
 
     window.show_pane("Query/Retrieve")
     pane = ws.query_pane
@@ -100,18 +100,49 @@ async def main(work: Path) -> None:
     await ws.retrieves.wait_idle()
     for column in range(pane.model.columnCount()):
         pane.tree.resizeColumnToContents(column)
-    save(window, "query")
-    save(window, "shell")
+    await save(window, "query")
+    await save(window, "shell")
 
-    for name, pane_name in (
-        ("send", "Send Queue"),
-        ("browser", "Local Images"),
-        ("troubleshooting", "Troubleshooting"),
-    ):
-        if pane_name in window.pane_names():
-            window.show_pane(pane_name)
-            await asyncio.sleep(1.0)
-            save(window, name)
+    # Send Queue: the retrieved study sent back to the demo PACS, and a job with a failure.
+    files = sorted((work / "local").rglob("*.dcm"))
+    await ws.send_queue.add_paths("Demo PACS", files[:8])
+    (work / "notes.txt").write_text("not DICOM")
+    await ws.send_queue.add_paths("Demo PACS", [*files[8:12], work / "notes.txt"])
+    await ws.send_queue.wait_idle()
+    window.show_pane("Send Queue")
+    ws.send_pane.refresh()
+    ws.send_pane.table.selectRow(1)
+    await save(window, "send")
+
+    # Local Images: the study that arrived, with its thumbnails.
+    window.show_pane("Local Images")
+    browser = ws.browser_pane
+    await browser.reload()
+    await until(lambda: browser.table.rowCount() > 0)
+    browser.table.selectRow(0)
+    await until(lambda: browser.thumbnails_done.is_set() and browser.thumbs.count() > 0)
+    await save(window, "browser")
+    opened = browser.open_viewer(0)
+    if opened is not None:
+        await opened
+        viewer = browser.windows[-1]
+        viewer.resize(640, 640)
+        await asyncio.sleep(0.3)
+        await save(viewer, "viewer")
+        viewer.close()
+
+    # Troubleshooting: the associations of this session, one selected, and a probe of the PACS.
+    window.show_pane("Troubleshooting")
+    trouble = ws.troubleshoot_pane
+    trouble.refresh()
+    trouble.table.selectRow(0)
+    await save(window, "troubleshooting")
+    trouble.tabs.setCurrentIndex(1)
+    trouble.probe_node_choice.setCurrentText("Demo PACS")
+    probing = trouble.probe()
+    if probing is not None:
+        await probing
+    await save(window, "probe")
     await ws.stop()
     await pacs.stop()
     pacs_archive.close()
@@ -123,3 +154,4 @@ if __name__ == "__main__":
     asyncio.set_event_loop(loop)
     with tempfile.TemporaryDirectory() as folder, loop:
         loop.run_until_complete(main(Path(folder)))
+    leave_without_finalizing(0)
