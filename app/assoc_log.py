@@ -19,6 +19,7 @@ from typing import Any
 
 from pydicom.uid import UID
 
+from app.listeners import Listeners
 from app.net.dimse.commands import describe_message
 from app.net.events import (
     AssociationAborted,
@@ -135,7 +136,7 @@ class AssociationLog:
     def __init__(self, events: EventBus, *, limit: int = MAX_RECORDS, trace_pdus: bool = True) -> None:
         self.limit = limit
         self._records: OrderedDict[int, AssociationRecord] = OrderedDict()
-        self._listeners: list[Callable[[AssociationRecord], None]] = []
+        self._changed: Listeners[[AssociationRecord]] = Listeners("association-log")
         handlers: list[tuple[type[NetworkEvent], Callable[[Any], None]]] = [
             (ConnectionOpened, self._opened),
             (AssociationRequested, self._requested),
@@ -159,7 +160,7 @@ class AssociationLog:
             unsubscribe()
 
     def on_change(self, callback: Callable[[AssociationRecord], None]) -> None:
-        self._listeners.append(callback)
+        self._changed.add(callback)
 
     def records(self) -> list[AssociationRecord]:
         """Newest first."""
@@ -190,10 +191,6 @@ class AssociationLog:
         if info.peer_host:
             record.peer = f"{info.peer_host}:{info.peer_port}"
         return record
-
-    def _changed(self, record: AssociationRecord) -> None:
-        for callback in list(self._listeners):
-            callback(record)
 
     def _opened(self, event: ConnectionOpened) -> None:
         self._changed(self._record(event))

@@ -19,6 +19,7 @@ from pydicom.dataset import Dataset
 
 from app.archive import Archive, ArchiveFull, InvalidQueryError, seed_demo
 from app.archive.matching import Level
+from app.listeners import Listeners
 from app.net.ae import ApplicationEntity, default_supported
 from app.net.events import (
     AssociationAborted,
@@ -122,7 +123,7 @@ class WorkstationNode:
         # queue connects here to learn which of the instances it sent were committed.
         self.commitment_reports: Callable[[Dataset], object] | None = None
         self._problem: str | None = None
-        self._listeners: list[Callable[[], None]] = []
+        self._changed: Listeners[[]] = Listeners("listener-state")
         self._active: set[int] = set()  # association ids of accepted inbound associations
         self._events.subscribe(AssociationAccepted, self._on_accepted)
         self._events.subscribe(ConnectionClosed, self._on_closed)
@@ -175,14 +176,7 @@ class WorkstationNode:
         return len(self._active)
 
     def on_change(self, callback: Callable[[], None]) -> None:
-        self._listeners.append(callback)
-
-    def _changed(self) -> None:
-        for callback in list(self._listeners):
-            try:
-                callback()
-            except Exception:
-                log.exception("a listener-state subscriber failed")
+        self._changed.add(callback)
 
     def _on_accepted(self, event: AssociationAccepted) -> None:
         if event.info.role == "acceptor":

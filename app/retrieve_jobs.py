@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 from pydicom.dataset import Dataset
 
+from app.listeners import Listeners
 from app.net.contexts import COMMON_STORAGE_SOP_CLASSES, DEFAULT_TRANSFER_SYNTAXES
 from app.net.dimse.status import StatusCategory, category_of, describe_status
 from app.net.errors import DicomNetworkError
@@ -127,21 +128,14 @@ class RetrieveQueue:
         self.listener_port = listener_port
         self.events = events  # where our associations report (the troubleshooting log)
         self.jobs: list[RetrieveJob] = []
-        self._listeners: list[Callable[[RetrieveJob], None]] = []
+        self._changed: Listeners[[RetrieveJob]] = Listeners("retrieve-job")
         self._wakeup = asyncio.Event()
         self._runner: asyncio.Task[None] | None = None
         self._current: tuple[RetrieveJob, asyncio.Task[None]] | None = None
         self._operation: Operation | None = None
 
     def on_change(self, callback: Callable[[RetrieveJob], None]) -> None:
-        self._listeners.append(callback)
-
-    def _changed(self, job: RetrieveJob) -> None:
-        for callback in list(self._listeners):
-            try:
-                callback(job)
-            except Exception:
-                log.exception("a retrieve-job subscriber failed")
+        self._changed.add(callback)
 
     def add(self, job: RetrieveJob) -> RetrieveJob:
         self.jobs.append(job)

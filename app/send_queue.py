@@ -23,6 +23,7 @@ from pathlib import Path
 from pydicom.dataset import Dataset
 from pydicom.uid import UID, generate_uid
 
+from app.listeners import Listeners
 from app.net.ae import storage_contexts_for
 from app.net.contexts import STORAGE_COMMITMENT_PUSH
 from app.net.dimse.status import StatusCategory, category_of, describe_status
@@ -189,7 +190,7 @@ class SendQueue:
         self.events = events  # where our associations report (the troubleshooting log)
         self.registry = registry
         self.settings = settings
-        self._listeners: list[Callable[[], None]] = []
+        self._changed: Listeners[[]] = Listeners("send-queue")
         self._runner: asyncio.Task[None] | None = None
         self._wakeup = asyncio.Event()
         self._current: tuple[int, asyncio.Task[None]] | None = None
@@ -203,14 +204,7 @@ class SendQueue:
     # -- listening -----------------------------------------------------------------------------------
 
     def on_change(self, callback: Callable[[], None]) -> None:
-        self._listeners.append(callback)
-
-    def _changed(self) -> None:
-        for callback in list(self._listeners):
-            try:
-                callback()
-            except Exception:
-                log.exception("a send-queue subscriber failed")
+        self._changed.add(callback)
 
     # -- what the pane asks --------------------------------------------------------------------------
 
