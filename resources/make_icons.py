@@ -1,4 +1,4 @@
-"""Render resources/courier.svg to PNGs (run once: .venv/bin/python resources/make_icons.py)."""
+"""Render resources/courier.svg into the PNGs of app/resources (.venv/bin/python resources/make_icons.py)."""
 
 from pathlib import Path
 
@@ -7,6 +7,7 @@ from PySide6.QtGui import QGuiApplication, QImage, QPainter
 from PySide6.QtSvg import QSvgRenderer
 
 here = Path(__file__).parent
+target = here.parent / "app" / "resources"
 app = QGuiApplication([])
 renderer = QSvgRenderer(str(here / "courier.svg"))
 for size in (16, 32, 48, 64, 128, 256):
@@ -15,4 +16,5 @@ for size in (16, 32, 48, 64, 128, 256):
     painter = QPainter(image)
     renderer.render(painter)
     painter.end()
-    image.save(str(here / f"courier-{size}.png"))
+    image.save(str(target / f"courier-{size}.png"))
+(target / "courier.svg").write_bytes((here / "courier.svg").read_bytes())

@@ -5,19 +5,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import signal
 import sys
-from pathlib import Path
 
 import qasync
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication, QMessageBox
 
+from app import __version__
 from app.nodes import NodeRegistry
+from app.resources import ICON_SIZES, resource
 from app.settings import load_settings_report
 from app.ui.loop_lag import LoopLagMeter
 from app.ui.workstation import Workstation
-
-RESOURCES = Path(__file__).resolve().parents[2] / "resources"
 
 
 def application(argv: list[str] | None = None) -> QApplication:
@@ -29,9 +29,10 @@ def application(argv: list[str] | None = None) -> QApplication:
     )
     app.setApplicationName("Courier")
     app.setOrganizationName("Courier")
-    icon_path = RESOURCES / "courier.svg"
-    if icon_path.exists():
-        app.setWindowIcon(QIcon(str(icon_path)))
+    icon = QIcon()
+    for size in ICON_SIZES:
+        icon.addFile(str(resource(f"courier-{size}.png")))
+    app.setWindowIcon(icon)
     return app
 
 
@@ -52,11 +53,16 @@ def run_gui(argv: list[str] | None = None) -> int:
         return 1
     window = workstation.window
     window.show()
+    logging.getLogger("app.ui").info("Courier %s: window open", __version__)
     for problem in (loaded.problem, registry.load_problem):
         if problem:
             QMessageBox.warning(window, "Courier", problem)
     closed = asyncio.Event()
     app.lastWindowClosed.connect(closed.set)
+    # SIGTERM (a session ending, a service manager) closes the window like the user would: queued
+    # work is kept, the listener stops, associations are released.  The handler runs between two
+    # Python callbacks of the loop, which the loop-lag meter guarantees every few milliseconds.
+    signal.signal(signal.SIGTERM, lambda *_: loop.call_soon_threadsafe(window.close))
     with loop:
         loop.run_until_complete(workstation.start())
         loop.run_until_complete(closed.wait())
