@@ -13,10 +13,12 @@ import asyncio
 import contextlib
 import enum
 import itertools
+import json
 import logging
 import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from pydicom.dataset import Dataset
 
@@ -30,8 +32,8 @@ from app.net.scp import Handlers
 from app.net.scu import Operation
 from app.net.sop import query_sop_class
 from app.net.tls import TlsConfigurationError
-from app.nodes import Node
-from app.settings import Settings
+from app.nodes import Node, NodeRegistry
+from app.settings import Settings, atomic_write_text
 from app.verify import node_ae
 
 log = logging.getLogger(__name__)
@@ -120,9 +122,13 @@ class RetrieveQueue:
         *,
         listener_port: Callable[[], int | None] = lambda: None,
         events: EventBus | None = None,
+        saved_to: Path | None = None,
+        registry: NodeRegistry | None = None,
     ) -> None:
         """``store_handlers`` answer C-GET's C-STORE sub-operations (the workstation node's, which
-        write into the archive); ``listener_port`` is our listener's port, for the A801 message."""
+        write into the archive); ``listener_port`` is our listener's port, for the A801 message.
+        With ``saved_to`` (and the ``registry`` to find the nodes again), waiting and running jobs
+        are kept in that file and come back, queued, in the next session: closing loses nothing."""
         self.settings = settings
         self.store_handlers = store_handlers
         self.listener_port = listener_port
@@ -133,6 +139,44 @@ class RetrieveQueue:
         self._runner: asyncio.Task[None] | None = None
         self._current: tuple[RetrieveJob, asyncio.Task[None]] | None = None
         self._operation: Operation | None = None
+        self.saved_to = saved_to
+        self.registry = registry
+        self._restore()
+        self._changed.add(lambda _job: self._save())
+
+    def _save(self) -> None:
+        if self.saved_to is None:
+            return
+        unfinished = [
+            {"node": j.node.name, "study": j.study_instance_uid, "series": j.series_instance_uid,
+             "description": j.description}
+            for j in self.jobs if not j.finished
+        ]  # fmt: skip
+        try:
+            atomic_write_text(self.saved_to, json.dumps(unfinished, indent=1))
+        except OSError as exc:
+            log.error("cannot save the retrieve queue to %s: %s", self.saved_to, exc)
+
+    def _restore(self) -> None:
+        if self.saved_to is None or self.registry is None or not self.saved_to.exists():
+            return
+        try:
+            entries = json.loads(self.saved_to.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            log.error("the saved retrieve queue %s cannot be read: %s", self.saved_to, exc)
+            return
+        for entry in entries if isinstance(entries, list) else []:
+            node = self.registry.get(str(entry.get("node", "")))
+            if node is None or not entry.get("study"):
+                continue  # the node was removed meanwhile
+            self.jobs.append(
+                RetrieveJob(node, str(entry["study"]), entry.get("series"), str(entry.get("description", "")))
+            )
+
+    def resume(self) -> None:
+        """Start the jobs restored from the last session, if any."""
+        if any(not j.finished for j in self.jobs) and (self._runner is None or self._runner.done()):
+            self._runner = asyncio.ensure_future(self._run_all())
 
     def on_change(self, callback: Callable[[RetrieveJob], None]) -> None:
         self._changed.add(callback)
@@ -175,13 +219,19 @@ class RetrieveQueue:
             await self._wakeup.wait()
 
     async def close(self) -> None:
-        """Stop: the running job is cancelled (C-CANCEL when possible), waiting jobs stay queued."""
-        if self._current is not None:
-            await self.cancel(self._current[0])
+        """Stop: the running retrieve is cancelled (C-CANCEL when possible) and, like the waiting
+        ones, kept for the next session; what already arrived stays in the archive."""
+        interrupted = self._current[0] if self._current is not None else None
+        if interrupted is not None:
+            await self.cancel(interrupted)
         if self._runner is not None:
             self._runner.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._runner
+        if interrupted is not None:
+            interrupted.state = JobState.QUEUED
+            interrupted.message = "interrupted when Courier closed; continues at the next start"
+        self._save()
 
     async def _run_all(self) -> None:
         while True:

@@ -27,7 +27,15 @@ from app.listeners import Listeners
 from app.net.ae import storage_contexts_for
 from app.net.contexts import STORAGE_COMMITMENT_PUSH
 from app.net.dimse.status import StatusCategory, category_of, describe_status
-from app.net.errors import AssociationRejected, ConnectionFailed, DicomNetworkError, NoAcceptedContext
+from app.net.errors import (
+    AssociationAborted,
+    AssociationRejected,
+    ConnectionFailed,
+    ConnectionLost,
+    DicomNetworkError,
+    DicomTimeout,
+    NoAcceptedContext,
+)
 from app.net.events import EventBus
 from app.net.scp import Handlers, Request
 from app.net.scu import StoreSource
@@ -438,9 +446,20 @@ class SendQueue:
                     self._changed()
 
                 await client.store_many(sources_ok, on_result=on_result)
+                failure = client.association.failure
+                if failure is not None:
+                    raise failure  # the association ended under us: what is not acknowledged is retried
                 if commitment:
                     await self._commit(job_id, client)
-        except (ConnectionFailed, AssociationRejected) as exc:
+        except (
+            ConnectionFailed,
+            ConnectionLost,
+            AssociationAborted,
+            DicomTimeout,
+            AssociationRejected,
+        ) as exc:
+            # Unreachable, gone mid-job or busy: what was acknowledged stays sent, the rest is retried
+            # after a growing pause.  A permanent rejection (our AE title unknown) needs a person.
             transient = not isinstance(exc, AssociationRejected) or "transient" in str(exc).lower()
             if transient:
                 delay = BACKOFF_SECONDS[min(attempts, len(BACKOFF_SECONDS) - 1)]

@@ -150,3 +150,24 @@ async def test_an_unreachable_pacs_fails_in_words(site: Site) -> None:
     await site.queue.wait_idle()
     assert job.state is JobState.FAILED
     assert "Connection refused" in job.message
+
+
+async def test_waiting_retrieves_survive_closing_and_resume_at_the_next_start(site: Site, tmp_path: Path) -> None:
+    from app.nodes import NodeRegistry  # noqa: PLC0415
+
+    registry = NodeRegistry(tmp_path / "nodes.json")
+    registry.add(site.pacs_node())
+    saved = tmp_path / "retrieves.json"
+    first = RetrieveQueue(site.queue.settings, site.local.handlers, saved_to=saved, registry=registry)
+    first.jobs.append(RetrieveJob(site.pacs_node(), STUDY_1, description="waiting when closed"))
+    first._save()  # what add() does on every change, without starting the job
+    await first.close()
+    second = RetrieveQueue(site.queue.settings, site.local.handlers, saved_to=saved, registry=registry)
+    assert [(j.study_instance_uid, j.description, j.state) for j in second.jobs] == [
+        (STUDY_1, "waiting when closed", JobState.QUEUED)
+    ]
+    second.resume()
+    await second.wait_idle()
+    assert second.jobs[0].state is JobState.DONE
+    assert local_uids(site, STUDY_1) == [f"{STUDY_1}.9.{n}" for n in range(3)]
+    assert saved.read_text().strip() == "[]"

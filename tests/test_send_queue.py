@@ -237,3 +237,31 @@ async def test_storage_commitment_with_orthanc(queue: SendQueue, files: list[Pat
     finally:
         orthanc.stop()
         await listener.close(grace=1)
+
+
+async def test_a_receiver_that_dies_mid_job_is_retried_and_nothing_acknowledged_is_sent_again(
+    queue: SendQueue, files: list[Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(send_queue, "BACKOFF_SECONDS", (0.3, 0.3))
+    received: list[str] = []
+    state = {"die_after": 4}
+
+    def store(request: Request) -> int:
+        if state["die_after"] is not None and len(received) >= state["die_after"]:
+            state["die_after"] = None
+            request.association.abort()  # the PACS goes down in the middle of the job
+            return 0xA700
+        received.append(request.dataset.SOPInstanceUID)
+        return 0
+
+    server = await ApplicationEntity("RECEIVER").start_server(Handlers(store=store), host="127.0.0.1", port=0)
+    try:
+        add_node(queue, server.port)
+        job = await queue.add_paths("PACS", files)
+        await until(lambda: queue.job(job).state is JobState.WAITING)  # type: ignore[union-attr]
+        assert "retrying in 0.3 s" in queue.job(job).message  # type: ignore[union-attr]
+        await queue.wait_idle()
+        assert queue.job(job).state is JobState.DONE  # type: ignore[union-attr]
+        assert sorted(received) == sorted(f"1.2.3.4000.{n}" for n in range(12))  # each exactly once
+    finally:
+        await server.close(grace=1)

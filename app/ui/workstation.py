@@ -36,6 +36,7 @@ from app.verify import VerifyResult, verify_node
 log = logging.getLogger(__name__)
 
 SEND_QUEUE_FILE = "send_queue.sqlite"
+RETRIEVES_FILE = "retrieves.json"
 
 
 class Workstation:
@@ -49,7 +50,12 @@ class Workstation:
         self.node = WorkstationNode(settings, self.archive, registry, events=self.events)
         self.log = AssociationLog(self.events)
         self.retrieves = RetrieveQueue(
-            settings, self.node.handlers, listener_port=lambda: self.node.port, events=self.events
+            settings,
+            self.node.handlers,
+            listener_port=lambda: self.node.port,
+            events=self.events,
+            saved_to=config_dir() / RETRIEVES_FILE,
+            registry=registry,
         )
         self.send_queue = SendQueue(config_dir() / SEND_QUEUE_FILE, registry, settings, events=self.events)
         self.node.commitment_reports = self.send_queue.on_commitment_report
@@ -100,6 +106,7 @@ class Workstation:
         if self.settings.listener_enabled:
             await self.node.start()
         self.send_queue.start()
+        self.retrieves.resume()
         self.window.status.refresh()
 
     def edit_settings(self) -> None:
