@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 
 import shiboken6
-from PySide6.QtCore import QSize, Qt
+from PySide6.QtCore import QMimeData, QSize, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QIcon, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -45,6 +45,19 @@ from app.ui.viewer import Viewer, to_qimage
 STUDY_COLUMNS = ("Patient", "Patient ID", "Study date", "Modalities", "Description", "Series", "Images")
 THUMB = 128
 SendCallback = Callable[[str, list[Path]], object]
+
+
+PATHS_ROLE = Qt.ItemDataRole.UserRole + 1  # the series' instance files, for drag and drop
+
+
+class SeriesList(QListWidget):
+    """Series thumbnails; dragging them out carries their files (drop on the Send Queue or a node)."""
+
+    def mimeData(self, items: Sequence[QListWidgetItem]) -> QMimeData:  # noqa: N802 - Qt override
+        mime = QMimeData()
+        paths = [path for item in items for path in (item.data(PATHS_ROLE) or [])]
+        mime.setUrls([QUrl.fromLocalFile(path) for path in paths])
+        return mime
 
 
 def _date(text: str) -> str:
@@ -87,8 +100,10 @@ class BrowserPane(QWidget):
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.table.horizontalHeader().setStretchLastSection(True)
         self.table.itemSelectionChanged.connect(self.study_selected)
-        self.thumbs = QListWidget()
+        self.thumbs = SeriesList()
         self.thumbs.setViewMode(QListView.ViewMode.IconMode)
+        self.thumbs.setDragEnabled(True)
+        self.thumbs.setMovement(QListView.Movement.Static)
         self.thumbs.setIconSize(QSize(THUMB, THUMB))
         self.thumbs.setGridSize(QSize(THUMB + 40, THUMB + 48))
         self.thumbs.setResizeMode(QListView.ResizeMode.Adjust)
@@ -245,8 +260,11 @@ class BrowserPane(QWidget):
         instances = await asyncio.to_thread(self.archive.instances_of, summary.series_instance_uid)
         if not instances:
             return
-        middle = sorted(instances, key=lambda i: i.instance_number or 0)[len(instances) // 2]
+        ordered = sorted(instances, key=lambda i: i.instance_number or 0)
+        middle = ordered[len(ordered) // 2]
         item = self.thumbs.item(row)
+        if item is not None and item.data(Qt.ItemDataRole.UserRole) == summary.series_instance_uid:
+            item.setData(PATHS_ROLE, [str(i.path) for i in ordered])
         try:
             frame = await asyncio.to_thread(thumbnail, middle.path, THUMB)
         except ImageUnavailable as exc:

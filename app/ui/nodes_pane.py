@@ -6,8 +6,8 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from PySide6.QtCore import QEvent, QObject, Qt
-from PySide6.QtGui import QKeyEvent, QKeySequence, QShortcut
+from PySide6.QtCore import QEvent, QObject, QPoint, Qt
+from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent, QKeyEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QDialog,
@@ -46,6 +46,7 @@ class NodesPane(QWidget):
         self.settings = settings
         self.verifier = verifier
         self.verify_task: asyncio.Task[None] | None = None
+        self.drop_handler: Callable[[str, list[Path]], object] | None = None
         # Seams for tests: dialogs are created/asked through these so tests need no modal event loop.
         self.dialog_factory: Callable[[Node | None, set[str]], NodeDialog] = lambda n, o: NodeDialog(
             n, o, self
@@ -132,7 +133,49 @@ class NodesPane(QWidget):
         shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
         shortcut.activated.connect(slot)
 
+    def set_drop_handler(self, handler: Callable[[str, list[Path]], object]) -> None:
+        """Files or folders dropped on a node's row are given to ``handler(node_name, paths)``
+        (the workstation queues them for sending to that node)."""
+        self.drop_handler = handler
+        self.table.setAcceptDrops(True)
+        self.table.viewport().setAcceptDrops(True)
+        self.table.viewport().installEventFilter(self)
+
+    def node_at(self, position: QPoint) -> str | None:
+        item = self.table.itemAt(position)
+        if item is None:
+            return None
+        name_item = self.table.item(item.row(), 0)
+        return name_item.text() if name_item is not None else None
+
+    def drop_files(self, position: QPoint, paths: list[Path]) -> str | None:
+        """Send ``paths`` to the node at ``position`` (viewport coordinates); returns its name."""
+        name = self.node_at(position)
+        if name is None or self.drop_handler is None or not paths:
+            return None
+        self.drop_handler(name, paths)
+        self.show_result(
+            f"{len(paths)} item{'s' if len(paths) != 1 else ''} queued for {name} (Send Queue)", []
+        )
+        return name
+
+    def _drop_event(self, event: QEvent) -> bool:
+        if isinstance(event, QDragEnterEvent | QDragMoveEvent):
+            if event.mimeData().hasUrls() and self.node_at(event.position().toPoint()) is not None:
+                event.acceptProposedAction()
+            else:
+                event.ignore()
+            return True
+        if isinstance(event, QDropEvent):
+            paths = [Path(u.toLocalFile()) for u in event.mimeData().urls() if u.isLocalFile()]
+            if self.drop_files(event.position().toPoint(), paths):
+                event.acceptProposedAction()
+            return True
+        return False
+
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt override
+        if self.drop_handler is not None and watched is self.table.viewport() and self._drop_event(event):
+            return True
         if watched is self.table and event.type() == QEvent.Type.KeyPress and isinstance(event, QKeyEvent):
             action = self._key_action(event)
             if action is not None:

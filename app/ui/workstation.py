@@ -64,6 +64,7 @@ class Workstation:
         self.query_pane = QueryPane(registry, settings, self.retrieves, events=self.events)
         self.window.add_pane("Query/Retrieve", self.query_pane, QIcon.fromTheme("system-search"))
         self.send_pane = SendPane(self.send_queue, registry)
+        nodes_pane.set_drop_handler(lambda name, paths: drop_on_node(self.send_queue, name, paths))
         self.window.add_pane("Send Queue", self.send_pane, QIcon.fromTheme("mail-send"))
         self.browser_pane = BrowserPane(
             self.archive,

@@ -139,3 +139,49 @@ def test_pause_and_resume_from_the_pane(workstation: Workstation, tmp_path: Path
     loop.run_until_complete(scenario())
     assert workstation.send_queue.jobs()[0].state is JobState.DONE
     assert len(set(received)) == 6
+
+
+def test_files_dropped_on_a_node_in_the_nodes_pane_are_sent_to_it(workstation: Workstation, tmp_path: Path, loop) -> None:
+    received: list[str] = []
+    files = [write_ct(tmp_path / f"{n}.dcm", uid=f"1.2.3.5300.{n}") for n in range(3)]
+
+    async def scenario() -> None:
+        ae = ApplicationEntity("PACS")
+        server = await ae.start_server(
+            Handlers(store=lambda r: received.append(r.dataset.SOPInstanceUID) or 0), host="127.0.0.1", port=0
+        )
+        try:
+            workstation.registry.add(Node(name="PACS", ae_title="PACS", host="127.0.0.1", port=server.port))
+            nodes = workstation.window.nodes_pane
+            nodes.table.resize(600, 300)
+            row_rect = nodes.table.visualItemRect(nodes.table.item(0, 0))
+            assert nodes.drop_files(row_rect.center(), files) == "PACS"
+            await until(lambda: bool(workstation.send_queue.jobs()))
+            await workstation.send_queue.wait_idle()
+        finally:
+            await server.close(grace=1)
+
+    loop.run_until_complete(scenario())
+    assert sorted(received) == [f"1.2.3.5300.{n}" for n in range(3)]
+    assert "queued for PACS" in workstation.window.nodes_pane.result_title.text()
+
+
+def test_series_dragged_from_local_images_carry_their_files(workstation: Workstation, loop) -> None:
+    from app.archive import seed_demo  # noqa: PLC0415
+
+    seed_demo(workstation.archive, patients=1)
+    browser = workstation.browser_pane
+
+    async def scenario() -> None:
+        await browser.reload()
+        await until(lambda: browser.table.rowCount() > 0)
+        browser.table.selectRow(0)
+        browser.study_selected()
+        await until(lambda: browser.thumbnails_done.is_set() and browser.thumbs.count() > 0)
+
+    loop.run_until_complete(scenario())
+    item = browser.thumbs.item(0)
+    urls = browser.thumbs.mimeData([item]).urls()
+    series = browser.series[0]
+    assert len(urls) == series.number_of_instances
+    assert all(Path(u.toLocalFile()).is_file() for u in urls)
