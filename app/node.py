@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 OUT_OF_RESOURCES = 0xA700
 STORE_PROCESSING_FAILURE = 0x0110
 IDENTIFIER_DOES_NOT_MATCH = 0xA900
+DEFAULT_MAX_DATASET_SIZE = 8 * 1024**3  # 8 GiB: far above any real instance, far below a full disk
 LEVELS: tuple[Level, ...] = ("PATIENT", "STUDY", "SERIES", "IMAGE")
 Root = Literal["PATIENT", "STUDY"]
 PATIENT_ROOT_CLASSES = frozenset(query_sop_class(op, "patient") for op in ("find", "move", "get"))
@@ -108,6 +109,7 @@ class WorkstationNode:
         host: str = "0.0.0.0",
         allowed_calling_ae_titles: frozenset[str] | None = None,
         max_associations: int = 64,
+        max_dataset_size: int | None = DEFAULT_MAX_DATASET_SIZE,
     ) -> None:
         self.settings = settings
         self.archive = archive
@@ -116,6 +118,7 @@ class WorkstationNode:
         self.host = host
         self.allowed_calling_ae_titles = allowed_calling_ae_titles
         self.max_associations = max_associations
+        self.max_dataset_size = max_dataset_size  # per received data set: one peer cannot fill the disk
         self._events = events or EventBus()
         self._ae = self._make_ae()
         self._server: DicomServer | None = None
@@ -221,6 +224,7 @@ class WorkstationNode:
                 port=self.settings.listener_port,
                 policy=self.policy,  # read at each association: registry changes apply at once
                 max_associations=self.max_associations,
+                max_dataset_size=self.max_dataset_size,
             )
         except OSError as exc:
             self._server = None

@@ -52,6 +52,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     serve.add_argument(
         "--max-associations", type=int, default=64, metavar="N", help="concurrent associations (default 64)"
     )
+    serve.add_argument(
+        "--max-dataset-size", type=int, default=8192, metavar="MB",
+        help="largest data set accepted, in MB (default 8192); larger ones are refused and discarded",
+    )  # fmt: skip
     serve.add_argument("-v", "--verbose", action="store_true", help="log associations and stored instances")
     serve.add_argument("-d", "--debug", action="store_true", help="also log every DIMSE message and PDU")
     serve.set_defaults(run=run_serve)
@@ -112,6 +116,7 @@ async def _serve(args: argparse.Namespace, destinations: dict[str, tuple[str, in
         host=args.host,
         allowed_calling_ae_titles=frozenset(args.allow) if args.allow else None,
         max_associations=args.max_associations,
+        max_dataset_size=args.max_dataset_size * 1024 * 1024,
     )
     if args.verbose or args.debug:
         attach_log(node.ae.events, sys.stderr, pdus=args.debug)

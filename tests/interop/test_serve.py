@@ -234,3 +234,19 @@ def test_kill_9_during_a_receive_leaves_no_half_instance_after_restart(tmp_path:
         storescu_into(restarted, instances(tmp_path / "in", 1))  # and the node serves again
     finally:
         assert restarted.stop() == 0
+
+
+def test_a_data_set_over_the_size_limit_is_refused_and_not_kept(tmp_path: Path) -> None:
+    running = start_serve(tmp_path, "--max-dataset-size", "1")  # 1 MB
+    try:
+        big = write_ct(tmp_path / "big.dcm", uid=f"{STUDY}.8.1", rows=1024)  # 2 MB of pixels
+        small = write_ct(tmp_path / "small.dcm", uid=f"{STUDY}.8.2")
+        storescu = require_binary("storescu", package="dcmtk")
+        refused = run_tool([storescu, "-aec", "COURIER", "127.0.0.1", str(running.port), str(big)])
+        assert refused.returncode != 0 or "Abort" in refused.stdout + refused.stderr
+        storescu_into(running, [small])  # the node goes on serving
+        stored = sorted(dcmread(p).SOPInstanceUID for p in running.archive.rglob("*.dcm"))
+        assert stored == [f"{STUDY}.8.2"]
+        assert not list((running.archive / ".incoming").glob("*.part"))
+    finally:
+        running.stop()
