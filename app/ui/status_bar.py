@@ -67,6 +67,8 @@ class CourierStatusBar(QStatusBar):
         self.refresh()
 
     def refresh(self) -> None:
+        if not shiboken6.isValid(self.listener_label):  # the window is already gone (shutting down)
+            return
         s = self.settings
         if self.listener is None:
             self.listener_label.setText(

@@ -10,7 +10,9 @@ associations, stops the listener and closes the archive, losing nothing queued.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
+from collections.abc import Callable
 from dataclasses import replace
 
 from PySide6.QtGui import QAction, QIcon, QKeySequence
@@ -142,15 +144,27 @@ class Workstation:
         self.window.status.refresh()
 
     async def stop(self) -> None:
-        """Cancel the running retrieve, release associations, stop the listener, close the archive."""
+        """Cancel the running retrieve, release associations, stop the listener, close the archive.
+
+        Each step runs even if one before it failed: a shutdown must not leave the listener open
+        or the queue's database unclosed because of an unrelated error."""
         if self._stopped:
             return
         self._stopped = True
-        self.window.status.set_summary(lambda: "")  # the queues are closing: nothing to summarise
-        await self.retrieves.close()
-        await self.send_queue.stop()  # what is left stays queued for the next start
-        self.send_queue.close()
-        await self.node.stop()
-        await self.browser_pane.shutdown()
-        self.archive.close()
+        steps: list[tuple[str, Callable[[], object]]] = [
+            ("status bar", lambda: self.window.status.set_summary(lambda: "")),
+            ("retrieves", self.retrieves.close),
+            ("send queue", self.send_queue.stop),  # what is left stays queued for the next start
+            ("send queue database", self.send_queue.close),
+            ("listener", self.node.stop),
+            ("local images", self.browser_pane.shutdown),
+            ("archive", self.archive.close),
+        ]
+        for what, step in steps:
+            try:
+                result = step()
+                if inspect.isawaitable(result):
+                    await result
+            except Exception:
+                log.exception("stopping the %s failed", what)
         log.info("workstation stopped")
