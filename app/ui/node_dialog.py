@@ -7,7 +7,6 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
     QDialogButtonBox,
-    QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
     QGroupBox,
@@ -22,6 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.nodes import RETRIEVE_METHODS, Node, validate_node
+from app.ui.widgets import seconds_box
 
 
 class NodeDialog(QDialog):
@@ -47,9 +47,9 @@ class NodeDialog(QDialog):
         self.max_pdu.setRange(0, 2**31 - 1)
         self.max_pdu.setSingleStep(16384)
         self.max_pdu.setValue(base.max_pdu)
-        self.connect_timeout = self._seconds(base.connect_timeout_s)
-        self.acse_timeout = self._seconds(base.acse_timeout_s)
-        self.dimse_timeout = self._seconds(base.dimse_timeout_s)
+        self.connect_timeout = seconds_box(base.connect_timeout_s)
+        self.acse_timeout = seconds_box(base.acse_timeout_s)
+        self.dimse_timeout = seconds_box(base.dimse_timeout_s)
         self.storage_commitment = QCheckBox("Supports storage commitment")
         self.storage_commitment.setChecked(base.storage_commitment)
         self.notes = QPlainTextEdit(base.notes)
@@ -126,15 +126,6 @@ class NodeDialog(QDialog):
         )
         if path:
             edit.setText(path)
-
-    @staticmethod
-    def _seconds(value: float) -> QDoubleSpinBox:
-        box = QDoubleSpinBox()
-        box.setRange(0, 86400)
-        box.setDecimals(1)
-        box.setSuffix(" s")
-        box.setValue(value)
-        return box
 
     def node(self) -> Node:
         return Node(

@@ -9,7 +9,6 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QDialog,
     QDialogButtonBox,
-    QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
@@ -23,6 +22,7 @@ from PySide6.QtWidgets import (
 
 from app.net.negotiation import check_ae_title
 from app.settings import Settings
+from app.ui.widgets import seconds_box
 
 
 def settings_problems(settings: Settings) -> list[str]:
@@ -65,10 +65,10 @@ class SettingsDialog(QDialog):
         self.max_pdu.setRange(0, 2**31 - 1)
         self.max_pdu.setSingleStep(16384)
         self.max_pdu.setValue(settings.max_pdu)
-        self.connect_timeout = self._seconds(settings.connect_timeout_s)
-        self.acse_timeout = self._seconds(settings.acse_timeout_s)
-        self.dimse_timeout = self._seconds(settings.dimse_timeout_s)
-        self.retrieve_timeout = self._seconds(settings.retrieve_timeout_s)
+        self.connect_timeout = seconds_box(settings.connect_timeout_s, minimum=0.1)
+        self.acse_timeout = seconds_box(settings.acse_timeout_s, minimum=0.1)
+        self.dimse_timeout = seconds_box(settings.dimse_timeout_s, minimum=0.1)
+        self.retrieve_timeout = seconds_box(settings.retrieve_timeout_s, minimum=0.1)
         self.known_only = QCheckBox("Accept only calling AE titles in the node list")
         self.known_only.setChecked(settings.accept_only_known_calling_aes)
         self.demo = QCheckBox("Demo mode: fill an empty archive with synthetic studies")
@@ -103,15 +103,6 @@ class SettingsDialog(QDialog):
         self.port.valueChanged.connect(self.revalidate)
         self.max_pdu.valueChanged.connect(self.revalidate)
         self.revalidate()
-
-    @staticmethod
-    def _seconds(value: float) -> QDoubleSpinBox:
-        box = QDoubleSpinBox()
-        box.setRange(0.1, 86400)
-        box.setDecimals(1)
-        box.setSuffix(" s")
-        box.setValue(value)
-        return box
 
     def _browse(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Storage folder", self.folder.text())
