@@ -6,22 +6,19 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QDialog,
-    QDialogButtonBox,
     QFileDialog,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
-    QLabel,
     QLineEdit,
     QPlainTextEdit,
     QPushButton,
     QSpinBox,
-    QVBoxLayout,
     QWidget,
 )
 
 from app.nodes import RETRIEVE_METHODS, Node, validate_node
-from app.ui.widgets import seconds_box
+from app.ui.widgets import finish_form, seconds_box, show_problems
 
 
 class NodeDialog(QDialog):
@@ -85,19 +82,7 @@ class NodeDialog(QDialog):
         form.addRow("User name", self.username)
         form.addRow("Passcode", self.passcode)
         form.addRow("Notes", self.notes)
-        self.problems = QLabel()
-        self.problems.setObjectName("problems")
-        self.problems.setWordWrap(True)
-        self.problems.setStyleSheet("color: #b00020;")
-        self.buttons = QDialogButtonBox(
-            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
-        )
-        self.buttons.accepted.connect(self.accept)
-        self.buttons.rejected.connect(self.reject)
-        layout = QVBoxLayout(self)
-        layout.addLayout(form)
-        layout.addWidget(self.problems)
-        layout.addWidget(self.buttons)
+        self.problems, self.buttons = finish_form(self, form)
         for edit in (
             self.name, self.ae_title, self.host, self.tls_ca, self.tls_cert, self.tls_key, self.username,
             self.passcode,
@@ -153,6 +138,4 @@ class NodeDialog(QDialog):
 
     def revalidate(self) -> None:
         problems = self.problem_list()
-        self.problems.setText("\n".join(problems))
-        self.problems.setVisible(bool(problems))
-        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(not problems)
+        show_problems(self.problems, self.buttons, problems)

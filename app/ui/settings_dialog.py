@@ -8,21 +8,18 @@ from pathlib import Path
 from PySide6.QtWidgets import (
     QCheckBox,
     QDialog,
-    QDialogButtonBox,
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
-    QLabel,
     QLineEdit,
     QPushButton,
     QSpinBox,
-    QVBoxLayout,
     QWidget,
 )
 
 from app.net.negotiation import check_ae_title
 from app.settings import Settings
-from app.ui.widgets import seconds_box
+from app.ui.widgets import finish_form, seconds_box, show_problems
 
 
 def settings_problems(settings: Settings) -> list[str]:
@@ -42,7 +39,7 @@ def settings_problems(settings: Settings) -> list[str]:
 
 
 class SettingsDialog(QDialog):
-    def __init__(self, settings: Settings, parent: QWidget | None = None) -> None:  # noqa: PLR0915 - a flat form
+    def __init__(self, settings: Settings, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Courier settings")
         self.setMinimumWidth(480)
@@ -85,19 +82,7 @@ class SettingsDialog(QDialog):
         form.addRow("Retrieve timeout", self.retrieve_timeout)
         form.addRow("", self.known_only)
         form.addRow("", self.demo)
-        self.problems = QLabel()
-        self.problems.setObjectName("problems")
-        self.problems.setStyleSheet("color: #b00020;")
-        self.problems.setWordWrap(True)
-        self.buttons = QDialogButtonBox(
-            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
-        )
-        self.buttons.accepted.connect(self.accept)
-        self.buttons.rejected.connect(self.reject)
-        layout = QVBoxLayout(self)
-        layout.addLayout(form)
-        layout.addWidget(self.problems)
-        layout.addWidget(self.buttons)
+        self.problems, self.buttons = finish_form(self, form)
         self.ae_title.textChanged.connect(self.revalidate)
         self.folder.textChanged.connect(self.revalidate)
         self.port.valueChanged.connect(self.revalidate)
@@ -127,6 +112,4 @@ class SettingsDialog(QDialog):
 
     def revalidate(self) -> None:
         problems = settings_problems(self.settings())
-        self.problems.setText("\n".join(problems))
-        self.problems.setVisible(bool(problems))
-        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(not problems)
+        show_problems(self.problems, self.buttons, problems)
