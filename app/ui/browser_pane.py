@@ -86,6 +86,8 @@ class BrowserPane(QWidget):
         self._generation = 0
         self._reload_pending: asyncio.Future[object] | None = None
         self._reload_again = False
+        self._counts = ""
+        self._message = ""
 
         self.search = QLineEdit()
         self.search.setPlaceholderText("Search name, patient ID, accession, description…")
@@ -162,6 +164,14 @@ class BrowserPane(QWidget):
         while self.tasks:
             await asyncio.gather(*list(self.tasks), return_exceptions=True)
 
+    def say(self, message: str) -> None:
+        """The outcome of the last action, shown after the archive's counts (a reload keeps it)."""
+        self._message = message
+        self._show_status()
+
+    def _show_status(self) -> None:
+        self.status.setText(f"{self._message} — {self._counts}" if self._message else self._counts)
+
     def _archive_changed(self, _change: ArchiveChange) -> None:
         """Any thread: hand the news to the loop."""
         if not self._loop.is_closed():
@@ -205,7 +215,8 @@ class BrowserPane(QWidget):
                 self.table.setItem(row, column, item)
         self.table.setSortingEnabled(True)
         total = sum(s.number_of_instances for s in studies)
-        self.status.setText(f"{len(studies)} studies, {total} images")
+        self._counts = f"{len(studies)} studies, {total} images"
+        self._show_status()
         if selected is not None:
             for row in range(self.table.rowCount()):
                 cell = self.table.item(row, 0)
@@ -352,7 +363,7 @@ class BrowserPane(QWidget):
         loop = asyncio.get_event_loop()  # the qasync loop, also when called from a Qt event handler
 
         def progress(p: ImportProgress) -> None:  # worker thread: hop to the loop to touch widgets
-            loop.call_soon_threadsafe(self.status.setText, f"Importing {p.done} of {p.total}…")
+            loop.call_soon_threadsafe(self.say, f"Importing {p.done} of {p.total}…")
 
         async def run() -> None:
             report = await asyncio.to_thread(
@@ -366,7 +377,7 @@ class BrowserPane(QWidget):
             if report.failed:
                 words += f", {len(report.failed)} broken files refused"
             await self._reload()
-            self.status.setText(words + (" (cancelled)" if report.cancelled else ""))
+            self.say(words + (" (cancelled)" if report.cancelled else ""))
 
         return self._spawn(run())
 
@@ -383,7 +394,7 @@ class BrowserPane(QWidget):
 
         async def run() -> None:
             report = await asyncio.to_thread(lambda: self.archive.export(folder, series=uids))
-            self.status.setText(f"Exported {len(report.exported)} files to {folder}"
+            self.say(f"Exported {len(report.exported)} files to {folder}"
                                 + (f"; {len(report.failed)} failed" if report.failed else ""))  # fmt: skip
 
         return self._spawn(run())
@@ -409,7 +420,7 @@ class BrowserPane(QWidget):
                     lambda: self.archive.delete(studies=[study.study_instance_uid])
                 )
             await self._reload()
-            self.status.setText(f"Deleted {count} instances")
+            self.say(f"Deleted {count} instances")
 
         return self._spawn(run())
 
@@ -419,7 +430,7 @@ class BrowserPane(QWidget):
         names = self.node_names()
         if node_name is None:
             if not names:
-                self.status.setText("Add a node first (Nodes pane) to send images to it.")
+                self.say("Add a node first (Nodes pane) to send images to it.")
                 return None
             node_name, ok = QInputDialog.getItem(self, "Send to", "Node", names, 0, False)
             if not ok:
@@ -430,6 +441,6 @@ class BrowserPane(QWidget):
         async def run() -> None:
             paths = await self._paths(targets)
             callback(node_name, paths)
-            self.status.setText(f"{len(paths)} images queued for {node_name} (Send Queue)")
+            self.say(f"{len(paths)} images queued for {node_name} (Send Queue)")
 
         return self._spawn(run())
