@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import ipaddress
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
@@ -84,6 +85,14 @@ class ArchiveSink:
             self.incoming.abort()
 
 
+def _is_ip_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
 def listen_problem_words(port: int, exc: OSError) -> str:
     """Why the listener could not start, in words a user can act on."""
     if exc.errno == errno.EADDRINUSE:
@@ -108,6 +117,7 @@ class WorkstationNode:
         destinations: Mapping[str, tuple[str, int]] | None = None,
         host: str = "0.0.0.0",
         allowed_calling_ae_titles: frozenset[str] | None = None,
+        calling_ae_hosts: Mapping[str, frozenset[str]] | None = None,
         max_associations: int = 64,
         max_dataset_size: int | None = DEFAULT_MAX_DATASET_SIZE,
     ) -> None:
@@ -118,6 +128,7 @@ class WorkstationNode:
         self.host = host
         self.allowed_calling_ae_titles = allowed_calling_ae_titles
         self.max_associations = max_associations
+        self.calling_ae_hosts = dict(calling_ae_hosts or {})  # AE title -> the addresses it may call from
         self.max_dataset_size = max_dataset_size  # per received data set: one peer cannot fill the disk
         self._events = events or EventBus()
         self._ae = self._make_ae()
@@ -246,12 +257,19 @@ class WorkstationNode:
 
     def policy(self) -> AcceptorPolicy:
         allowed = self.allowed_calling_ae_titles
+        hosts: dict[str, frozenset[str]] = dict(self.calling_ae_hosts)
         if self.settings.accept_only_known_calling_aes:
-            known = {n.ae_title for n in self.registry.list()} if self.registry is not None else set()
-            allowed = frozenset(known | set(allowed or ()))
+            nodes = self.registry.list() if self.registry is not None else []
+            allowed = frozenset({n.ae_title for n in nodes} | set(allowed or ()))
+            # A known node given by address may call only from that address (a host name is not
+            # resolved here: that would block the loop; such a node is known by its title alone).
+            for node in nodes:
+                if _is_ip_address(node.host):
+                    hosts[node.ae_title] = hosts.get(node.ae_title, frozenset()) | {node.host}
         return self._ae.acceptor_policy(
             supported=default_supported(),
             allowed_calling_ae_titles=allowed,
+            calling_ae_hosts=hosts or None,
             # Modalities often call with whatever title they were given: answer to any called title.
             require_called_ae_title=False,
             max_operations_performed=16,

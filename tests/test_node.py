@@ -362,3 +362,12 @@ async def test_active_associations_are_counted(node: Running) -> None:
 def test_the_common_storage_classes_are_all_accepted(node: Running) -> None:
     policy = node.node.policy()
     assert all(sop in policy.supported for sop in COMMON_STORAGE_SOP_CLASSES)
+
+
+async def test_known_nodes_given_by_address_may_call_only_from_there(node: Running) -> None:
+    node.node.settings = replace(node.node.settings, accept_only_known_calling_aes=True)
+    node.registry.add(Node(name="Far CT", ae_title="FARCT", host="192.0.2.9", port=104))
+    node.registry.add(Node(name="Near CT", ae_title="NEARCT", host="127.0.0.1", port=104))
+    with pytest.raises(AssociationRejected, match="calling AE title not recognized"):
+        await store(node.port, make_ct(uid="1.2.3.40"), title="FARCT")  # we call from 127.0.0.1
+    assert await store(node.port, make_ct(uid="1.2.3.41"), title="NEARCT") == [0]

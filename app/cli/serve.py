@@ -44,8 +44,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="a C-MOVE destination (repeatable); the node registry's nodes are destinations too",
     )  # fmt: skip
     serve.add_argument(
-        "--allow", action="append", default=[], metavar="AET",
-        help="accept only these calling AE titles (repeatable; default: anyone)",
+        "--allow", action="append", default=[], metavar="AET[@ADDRESS]",
+        help="accept only these calling AE titles, optionally only from ADDRESS (repeatable)",
     )  # fmt: skip
     serve.add_argument("--demo", action="store_true", help="seed a small synthetic archive when it is empty")
     serve.add_argument("-pdu", "--max-pdu", type=int, default=262144, metavar="BYTES", help="maximum PDU")
@@ -87,6 +87,7 @@ def run_serve(args: argparse.Namespace) -> int:
     logging.getLogger("app.node").setLevel(logging.INFO)
     try:
         destinations = dict(parse_destination(d) for d in args.dest)
+        args.allowed = [parse_allowed(a) for a in args.allow]
         check_ae_title(args.aetitle, "our AE title (-aet)")
     except (OptionError, ValueError) as exc:
         print(f"courier: {exc}", file=sys.stderr)
@@ -95,6 +96,25 @@ def run_serve(args: argparse.Namespace) -> int:
         return asyncio.run(_serve(args, destinations))
     except KeyboardInterrupt:
         return EXIT_OK
+
+
+def parse_allowed(text: str) -> tuple[str, str | None]:
+    """``AET`` or ``AET@ADDRESS`` → (AET, ADDRESS or None)."""
+    title, _, address = text.partition("@")
+    try:
+        check_ae_title(title.strip(), "allowed calling AE title")
+    except ValueError as exc:
+        raise OptionError(f"--allow {text!r}: {exc}") from None
+    return title.strip(), address.strip() or None
+
+
+def bound_addresses(allowed: list[tuple[str, str | None]]) -> dict[str, frozenset[str]]:
+    """The addresses each allowed AE title is bound to (titles given without one are not bound)."""
+    hosts: dict[str, set[str]] = {}
+    for title, address in allowed:
+        if address is not None:
+            hosts.setdefault(title, set()).add(address)
+    return {title: frozenset(addresses) for title, addresses in hosts.items()}
 
 
 async def _serve(args: argparse.Namespace, destinations: dict[str, tuple[str, int]]) -> int:
@@ -108,13 +128,15 @@ async def _serve(args: argparse.Namespace, destinations: dict[str, tuple[str, in
         accept_only_known_calling_aes=False,
     )
     archive = Archive(settings.storage_folder)
+    allowed: list[tuple[str, str | None]] = args.allowed
     node = WorkstationNode(
         settings,
         archive,
         NodeRegistry(),
         destinations=destinations,
         host=args.host,
-        allowed_calling_ae_titles=frozenset(args.allow) if args.allow else None,
+        allowed_calling_ae_titles=frozenset(title for title, _ in allowed) if allowed else None,
+        calling_ae_hosts=bound_addresses(allowed),
         max_associations=args.max_associations,
         max_dataset_size=args.max_dataset_size * 1024 * 1024,
     )
