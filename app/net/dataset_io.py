@@ -31,6 +31,7 @@ from pydicom.uid import (
 )
 
 from app.net.errors import DimseError
+from app.net.fast_write import write_little_endian
 
 CHUNK_SIZE = 1 << 20
 
@@ -78,14 +79,17 @@ def encode_dataset(ds: Dataset, transfer_syntax: str) -> bytes:
     """The data set as it travels in a P-DATA value for ``transfer_syntax`` (no preamble, no file meta)."""
     implicit, little = _encoding_of(transfer_syntax)
     ds = _with_byte_order(ds, little)
-    fp = DicomBytesIO()
-    fp.is_implicit_VR = implicit
-    fp.is_little_endian = little
     try:
-        write_dataset(fp, ds)
+        # Plain identifiers (C-FIND answers) take the fast path; anything else is pydicom's.
+        data = write_little_endian(ds, implicit=implicit) if little else None
+        if data is None:
+            fp = DicomBytesIO()
+            fp.is_implicit_VR = implicit
+            fp.is_little_endian = little
+            write_dataset(fp, ds)
+            data = fp.getvalue()
     except Exception as exc:  # pydicom raises several types for an unencodable value
         raise DimseError(f"cannot encode the data set as {UID(transfer_syntax).name}: {exc}") from exc
-    data = fp.getvalue()
     if transfer_syntax == DeflatedExplicitVRLittleEndian:
         # PS3.5 A.5: raw deflate (no zlib header) of the explicit VR little endian stream.
         compressor = zlib.compressobj(zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, -zlib.MAX_WBITS)
