@@ -33,6 +33,7 @@ from app.net.dimse.framing import (
     fragment_message,
     fragment_stream,
 )
+from app.net.disk_writer import BackgroundSink, shared_writer
 from app.net.errors import (
     AssociationAborted,
     AssociationRejected,
@@ -177,6 +178,10 @@ class Association(asyncio.Protocol):
         self._requests: asyncio.Queue[AssembledMessage | None] = asyncio.Queue()
         self._workers: list[asyncio.Task[None]] = []
         self._respond_release_after_confirm = False
+        # Received data sets reach the disk in its thread; a backlog there pauses our reading.
+        self._disk = shared_writer()
+        self._reading_paused = False
+        self._used_disk = False
         self._trace_pdus = self.events.wants(PduSent) or self.events.wants(PduReceived)
         self._trace_dimse = self.events.wants(DimseSent) or self.events.wants(DimseReceived)
 
@@ -232,6 +237,23 @@ class Association(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self._last_activity = self._loop.time()
         self._run(self.layer.data_received(data))
+        if self._disk.congested and not self._reading_paused:
+            self._pause_for_disk()
+
+    def _pause_for_disk(self) -> None:
+        # The disk is behind the network: stop reading, so the peer's data waits in TCP (bounded by
+        # its window) rather than in our memory, until the writer has caught up.
+        if self.transport is None or self.transport.is_closing():
+            return
+        self._reading_paused = True
+        self.transport.pause_reading()
+        self._disk.when_drained(self._loop, self._resume_after_disk)
+
+    def _resume_after_disk(self) -> None:
+        self._reading_paused = False
+        self._last_activity = self._loop.time()  # waiting on our own disk is not the peer's silence
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.resume_reading()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_artim()
@@ -248,9 +270,16 @@ class Association(asyncio.Protocol):
             )
         self._emit(ConnectionClosed(self.info, error=str(self.failure) if self.failure else None))
         self._wake_all()
+        self._writable.set()
+        if self._used_disk:
+            # Closed means cleaned up: a partial data set's file is gone once its abort has run.
+            self._disk.barrier(self._loop).add_done_callback(lambda _: self._set_closed())
+        else:
+            self._set_closed()
+
+    def _set_closed(self) -> None:
         if not self._closed.done():
             self._closed.set_result(None)
-        self._writable.set()
 
     def pause_writing(self) -> None:
         self._writable.clear()
@@ -627,6 +656,8 @@ class Association(asyncio.Protocol):
             sink = self.dispatcher.sink_for(self, command, context_id)
         if sink is None:
             sink = BytesSink()
+        elif isinstance(sink, BackgroundSink):
+            self._used_disk = True
         if self.max_dataset_size is not None:
             sink = SizeLimitedSink(sink, self.max_dataset_size, message_name(command))
         return sink

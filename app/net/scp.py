@@ -17,10 +17,11 @@ Status codes chosen (PS3.7 Annex C, PS3.4 Annexes B and C):
 from __future__ import annotations
 
 import asyncio
+import errno
 import inspect
 import logging
 from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ from app.net.association import Association
 from app.net.dataset_io import decode_dataset, encode_dataset
 from app.net.dimse import commands as c
 from app.net.dimse.framing import AssembledMessage, DatasetSink
+from app.net.disk_writer import BackgroundSink, PendingDataset, shared_writer
 from app.net.errors import DicomNetworkError, DimseError, NoAcceptedContext
 from app.net.status_dataset import status_dataset
 
@@ -42,6 +44,7 @@ WARNING_SUBOPS = 0xB000
 IDENTIFIER_DOES_NOT_MATCH = 0xA900
 MOVE_DESTINATION_UNKNOWN = 0xA801
 SUBOPS_OUT_OF_RESOURCES = 0xA702
+OUT_OF_RESOURCES = 0xA700
 NO_SUCH_SOP_CLASS = 0x0122  # "SOP class not supported"
 PROCESSING_FAILURE = 0x0110
 HANDLER_FAILED = {"C-STORE": 0xC211, "C-FIND": 0xC311, "C-GET": 0xC411, "C-MOVE": 0xC511, "C-ECHO": 0x0110}
@@ -179,6 +182,15 @@ def _detail(status_ds: Dataset | None) -> Dataset | None:
     return detail if len(detail) else None
 
 
+def _store_failure(exc: BaseException) -> tuple[int, Dataset]:
+    """The C-STORE status for a data set its sink could not keep (PS3.4 B.2.3)."""
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        log.error("a received data set could not be written: %s", exc)
+        return OUT_OF_RESOURCES, error_comment("the receiver's disk is full; the instance was not stored")
+    log.error("a received data set could not be written: %s", exc)
+    return PROCESSING_FAILURE, error_comment(f"the instance could not be written: {exc}")
+
+
 def error_comment(text: str) -> Dataset:
     ds = Dataset()
     ds.ErrorComment = text[:64]  # PS3.7: Error Comment is LO, at most 64 characters
@@ -205,22 +217,32 @@ class ServiceDispatcher:
         info = StoreInfo(
             assoc, command.affected_sop_class_uid, command.affected_sop_instance_uid, context.transfer_syntax
         )
-        return self.handlers.store_sink(info)
+        factory = self.handlers.store_sink
+        # The sink is made, written and closed in the disk writer's thread, never on the event loop.
+        return BackgroundSink(lambda: factory(info), writer=shared_writer(), loop=asyncio.get_running_loop())
 
     async def handle(self, assoc: Association, message: AssembledMessage, cancelled: asyncio.Event) -> None:
         context = assoc.negotiated.contexts.by_id(message.context_id) if assoc.negotiated else None
         if context is None:
             raise DimseError(f"request on unknown presentation context {message.context_id}")
+        raw = message.dataset
         request = Request(
             association=assoc,
             context_id=message.context_id,
             abstract_syntax=context.abstract_syntax,
             transfer_syntax=context.transfer_syntax,
             command=message.command,
-            raw=message.dataset,
+            raw=raw,
             cancelled=cancelled,
         )
         command = message.command
+        if isinstance(raw, PendingDataset):
+            # Answer only once the data set is on disk; if it could not be written, say why.
+            try:
+                request = replace(request, raw=await raw.result())
+            except Exception as exc:
+                await self._final(request, c.CStoreRSP, *_store_failure(exc))
+                return
         if isinstance(command, c.CEchoRQ):
             await self._simple(request, self.handlers.echo or (lambda r: SUCCESS), c.CEchoRSP, "C-ECHO")
         elif isinstance(command, c.CStoreRQ):

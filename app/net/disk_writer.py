@@ -1,0 +1,223 @@
+"""Received data sets go to disk in a worker thread, so the event loop never waits on the disk.
+
+A storage SCP spends most of its time creating files and copying fragments into the page cache.  On
+the event loop that time is stolen from every association (and, in the workstation, from the GUI);
+on a slow or network disk it shows as a frozen window.  ``BackgroundSink`` wraps any ``DatasetSink``
+(a ``FileSink``, the archive's sink) and runs its whole life in ``DiskWriter``'s thread: the factory
+that opens the file, every ``write``, ``close`` and ``abort``, in the order they were asked for.
+
+- One thread per process, like asyncio's default executor: writes to one disk gain nothing from more,
+  and one thread keeps each file's fragments in order without locks.
+- The fragments waiting in the queue are views into received PDUs (never reused, see
+  ``framing.DatasetSink``), so nothing is copied on the way.  Their total is bounded: above
+  ``HIGH_WATER`` bytes the writer is ``congested`` and associations stop reading from their sockets
+  (TCP flow control then holds the peer) until it is back under ``LOW_WATER``.
+- ``close()`` returns a ``PendingDataset``: the dispatcher awaits it before calling the store handler,
+  so a C-STORE is answered only once its data set is on disk, and a failure (a full disk) is answered
+  with a status instead of being lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from app.net.dimse.framing import BytesSink, DatasetSink
+
+log = logging.getLogger(__name__)
+
+HIGH_WATER = 16 * 1024 * 1024  # bytes queued for the disk before associations stop reading
+LOW_WATER = 4 * 1024 * 1024  # ... and start again
+
+Job = Callable[[], None]
+
+
+class DiskWriter:
+    """A thread that runs file jobs in submission order and tells the loop when it has caught up."""
+
+    def __init__(self, *, high_water: int = HIGH_WATER, low_water: int = LOW_WATER) -> None:
+        self.high_water = high_water
+        self.low_water = low_water
+        self._jobs: queue.SimpleQueue[tuple[Job, int]] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._backlog = 0  # bytes submitted and not yet written
+        self._on_drained: list[tuple[asyncio.AbstractEventLoop, Callable[[], None]]] = []
+        self._thread: threading.Thread | None = None
+
+    @property
+    def backlog(self) -> int:
+        return self._backlog
+
+    @property
+    def congested(self) -> bool:
+        return self._backlog > self.high_water
+
+    def submit(self, job: Job, size: int = 0) -> None:
+        """Run ``job`` in the writer thread after every job submitted before it; ``size`` bytes count
+        towards the backlog until it has run."""
+        if self._thread is None:
+            self._start()
+        if size:
+            with self._lock:
+                self._backlog += size
+        self._jobs.put((job, size))
+
+    def when_drained(self, loop: asyncio.AbstractEventLoop, callback: Callable[[], None]) -> None:
+        """Call ``callback`` on ``loop`` once the backlog is at most ``low_water`` (maybe at once)."""
+        with self._lock:
+            if self._backlog > self.low_water:
+                self._on_drained.append((loop, callback))
+                return
+        loop.call_soon(callback)
+
+    def barrier(self, loop: asyncio.AbstractEventLoop) -> asyncio.Future[None]:
+        """A future on ``loop`` that resolves once every job submitted so far has run."""
+        done: asyncio.Future[None] = loop.create_future()
+        self.submit(lambda: _resolve_threadsafe(loop, done, None))
+        return done
+
+    def _start(self) -> None:
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="courier-disk-writer", daemon=True)
+                self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            job, size = self._jobs.get()
+            try:
+                job()
+            except BaseException:  # a job reports its own errors; this keeps the thread alive regardless
+                log.exception("a disk job failed")
+            if size:
+                self._written(size)
+
+    def _written(self, size: int) -> None:
+        with self._lock:
+            self._backlog -= size
+            if self._backlog > self.low_water or not self._on_drained:
+                return
+            waiting, self._on_drained = self._on_drained, []
+        for loop, callback in waiting:
+            with contextlib.suppress(RuntimeError):  # that loop has been closed meanwhile
+                loop.call_soon_threadsafe(callback)
+
+
+_shared: DiskWriter | None = None
+_shared_lock = threading.Lock()
+
+
+def shared_writer() -> DiskWriter:
+    """The process's disk writer (its thread starts with the first job)."""
+    global _shared  # noqa: PLW0603 - one disk queue per process, made on first use
+    with _shared_lock:
+        if _shared is None:
+            _shared = DiskWriter()
+        return _shared
+
+
+def _resolve_threadsafe(loop: asyncio.AbstractEventLoop, future: asyncio.Future[Any], value: Any) -> None:
+    def resolve() -> None:
+        if not future.done():
+            future.set_result(value)
+
+    with contextlib.suppress(RuntimeError):
+        loop.call_soon_threadsafe(resolve)
+
+
+class PendingDataset:
+    """What a ``BackgroundSink`` gives back on ``close()``: await ``result()`` for the inner sink's value."""
+
+    def __init__(self, future: asyncio.Future[object]) -> None:
+        self._future = future
+
+    async def result(self) -> object:
+        """The inner sink's ``close()`` value once the data set is on disk; raises what the sink raised."""
+        return await self._future
+
+
+class BackgroundSink:
+    """A ``DatasetSink`` whose ``inner`` sink (made by ``factory``) lives in ``writer``'s thread.
+
+    The first error the inner sink raises (opening, writing, closing) is kept: later fragments are
+    dropped, the inner sink is aborted (its partial file removed), and ``PendingDataset.result()``
+    raises it.
+    """
+
+    __slots__ = ("_error", "_future", "_inner", "_loop", "_writer")
+
+    def __init__(
+        self,
+        factory: Callable[[], DatasetSink | None],
+        *,
+        writer: DiskWriter,
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
+        self._writer = writer
+        self._loop = loop
+        self._inner: DatasetSink | None = None
+        self._error: BaseException | None = None
+        self._future: asyncio.Future[object] = loop.create_future()
+        writer.submit(lambda: self._open(factory))
+
+    def write(self, data: memoryview) -> None:
+        if self._error is None:
+            self._writer.submit(lambda: self._write(data), len(data))
+
+    def close(self) -> PendingDataset:
+        self._writer.submit(self._close)
+        return PendingDataset(self._future)
+
+    def abort(self) -> None:
+        self._writer.submit(self._abort)
+
+    # Below: in the writer thread.
+
+    def _open(self, factory: Callable[[], DatasetSink | None]) -> None:
+        try:
+            self._inner = factory() or BytesSink()  # no sink from the factory: keep it in memory
+        except BaseException as exc:
+            self._error = exc
+
+    def _write(self, data: memoryview) -> None:
+        if self._error is not None or self._inner is None:
+            return
+        try:
+            self._inner.write(data)
+        except BaseException as exc:
+            self._error = exc
+            self._abort()
+
+    def _close(self) -> None:
+        if self._error is None and self._inner is not None:
+            try:
+                value = self._inner.close()
+            except BaseException as exc:
+                self._error = exc
+                self._abort()
+            else:
+                _resolve_threadsafe(self._loop, self._future, value)
+                return
+        error = self._error
+
+        def fail() -> None:
+            if not self._future.done():
+                self._future.set_exception(error or RuntimeError("the data set sink was never opened"))
+                # Retrieved for asyncio's bookkeeping: an association aborted meanwhile never awaits it.
+                self._future.exception()
+
+        with contextlib.suppress(RuntimeError):
+            self._loop.call_soon_threadsafe(fail)
+
+    def _abort(self) -> None:
+        inner, self._inner = self._inner, None
+        if inner is not None:
+            try:
+                inner.abort()
+            except Exception:
+                log.exception("discarding a partial data set failed")
