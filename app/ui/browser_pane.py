@@ -273,18 +273,28 @@ class BrowserPane(QWidget):
             return
         ordered = sorted(instances, key=lambda i: i.instance_number or 0)
         middle = ordered[len(ordered) // 2]
-        item = self.thumbs.item(row)
-        if item is not None and item.data(Qt.ItemDataRole.UserRole) == summary.series_instance_uid:
+        item = self._thumb_item(row, summary)
+        if item is not None:
             item.setData(PATHS_ROLE, [str(i.path) for i in ordered])
         try:
             frame = await asyncio.to_thread(thumbnail, middle.path, THUMB)
         except ImageUnavailable as exc:
-            if item is not None and item.data(Qt.ItemDataRole.UserRole) == summary.series_instance_uid:
+            item = self._thumb_item(row, summary)
+            if item is not None:
                 item.setToolTip(str(exc))
                 item.setText(item.text() + "\n(no preview)")
             return
-        if item is not None and item.data(Qt.ItemDataRole.UserRole) == summary.series_instance_uid:
+        item = self._thumb_item(row, summary)
+        if item is not None:
             item.setIcon(QIcon(QPixmap.fromImage(to_qimage(frame))))
+
+    def _thumb_item(self, row: int, summary: SeriesSummary) -> QListWidgetItem | None:
+        """The list item of ``summary``, fetched anew after every wait: a later selection clears the
+        list, and touching an item it deleted would raise."""
+        item = self.thumbs.item(row)
+        if item is None or item.data(Qt.ItemDataRole.UserRole) != summary.series_instance_uid:
+            return None
+        return item
 
     def selected_series(self) -> list[SeriesSummary]:
         rows = sorted({self.thumbs.row(item) for item in self.thumbs.selectedItems()})

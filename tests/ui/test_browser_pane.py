@@ -72,6 +72,27 @@ def test_selecting_a_study_renders_a_thumbnail_per_series(pane: BrowserPane, loo
     assert icon.pixelColor(32, 32).lightness() > icon.pixelColor(1, 1).lightness()
 
 
+def test_clicking_through_studies_faster_than_thumbnails_render_draws_the_last_one(
+    pane: BrowserPane, loop
+) -> None:
+    spawned: list[asyncio.Future[object]] = []
+
+    async def click_through() -> None:
+        for click in range(16):
+            pane.table.selectRow(click % pane.table.rowCount())
+            spawned.extend(pane.tasks)
+            await asyncio.sleep(0.003)  # a quick user: the previous study's thumbnails are in flight
+        await until(lambda: not pane.tasks)
+
+    loop.run_until_complete(click_through())
+    # A selection that replaced the list under the previous one's thumbnail workers broke nothing.
+    failures = [task.exception() for task in spawned if task.exception() is not None]
+    assert failures == []
+    loop.run_until_complete(until(lambda: pane.thumbnails_done.is_set()))
+    study = pane.selected_study()
+    assert study is not None and pane.thumbs.count() == study.number_of_series
+
+
 def test_an_instance_stored_while_the_pane_is_open_appears(pane: BrowserPane, archive: Archive, loop) -> None:
     async def store_from_another_thread() -> None:
         await asyncio.to_thread(
