@@ -27,25 +27,3 @@ def orthanc(tmp_path: Path) -> Iterator[peers.Orthanc]:
     server = peers.start_orthanc(tmp_path / "orthanc")
     yield server
     server.stop()
-
-
-@pytest.hookimpl(trylast=True)
-def pytest_unconfigure(config: pytest.Config) -> None:
-    """End the process as soon as pytest is done when Qt was loaded.
-
-    PySide6 6.x can crash while Python finalizes after a session that created and destroyed many
-    widgets on a qasync loop ("bool_dealloc" in the garbage collector), turning a green run red
-    after every test has passed.  Nothing is left to do at that point, so skip the finalization.
-    """
-    import sys  # noqa: PLC0415
-
-    if "PySide6" in sys.modules:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        status = getattr(config, "_courier_exitstatus", None)
-        os._exit(int(status) if status is not None else 0)
-
-
-@pytest.hookimpl(trylast=True)
-def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    session.config._courier_exitstatus = exitstatus  # type: ignore[attr-defined]

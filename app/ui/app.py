@@ -74,9 +74,11 @@ def run_gui(argv: list[str] | None = None) -> int:
 def leave_without_finalizing(status: int) -> int:
     """End the process now that everything is saved and closed.
 
-    PySide6 6.x can crash while Python tears down its objects after a session with many widgets on
-    a qasync loop ("bool_dealloc" during garbage collection): the user would see a crash report on
-    quit although nothing was wrong.  Every file and database is closed by now, so skip that phase.
+    Python's finalization would only tear down Qt objects through the garbage collector, which is
+    where binding bugs surface as a crash report on a quit that was otherwise clean (PySide6 6.12.0's
+    lost references to None did exactly that; pyproject.toml now excludes it and
+    tests/ui/test_qt_refcounts.py checks the binding).  Every file and database is closed by now, so
+    nothing is lost by skipping that phase.
     """
     logging.shutdown()
     sys.stdout.flush()
