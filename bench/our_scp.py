@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import resource
 import signal
 import sys
 import time
@@ -20,6 +19,7 @@ from pydicom.dataset import Dataset
 from app.net.ae import ApplicationEntity
 from app.net.dimse.framing import FileSink
 from app.net.scp import Handlers, Request, StoreInfo
+from bench.memory import peak_rss_mb
 
 PDU = 131072
 
@@ -73,7 +73,7 @@ async def main(port: int, out: Path, report: Path, matches: int) -> None:
             {
                 "lag_max_ms": ordered[-1] * 1000,
                 "lag_p99_ms": ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000,
-                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                "peak_rss_mb": peak_rss_mb(),
             }
         )
     )

@@ -31,8 +31,8 @@ from app.net.dimse.framing import BytesSink, DatasetSink
 
 log = logging.getLogger(__name__)
 
-HIGH_WATER = 16 * 1024 * 1024  # bytes queued for the disk before associations stop reading
-LOW_WATER = 4 * 1024 * 1024  # ... and start again
+HIGH_WATER = 8 * 1024 * 1024  # bytes queued for the disk before associations stop reading
+LOW_WATER = 2 * 1024 * 1024  # ... and start again
 
 Job = Callable[[], None]
 

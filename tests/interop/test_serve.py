@@ -256,7 +256,9 @@ def test_an_allowed_ae_title_bound_to_another_address_is_refused(tmp_path: Path)
     running = start_serve(tmp_path, "--allow", "FINDER@192.0.2.9", "--allow", "LOCAL@127.0.0.1")
     try:
         echoscu = require_binary("echoscu", package="dcmtk")
-        bound_elsewhere = run_tool([echoscu, "-aet", "FINDER", "-aec", "COURIER", "127.0.0.1", str(running.port)])
+        bound_elsewhere = run_tool(
+            [echoscu, "-aet", "FINDER", "-aec", "COURIER", "127.0.0.1", str(running.port)]
+        )
         assert bound_elsewhere.returncode != 0  # right title, wrong address
         here = run_tool([echoscu, "-aet", "LOCAL", "-aec", "COURIER", "127.0.0.1", str(running.port)])
         assert here.returncode == 0, here.stdout + here.stderr
