@@ -3,6 +3,7 @@ addresses, a cap on associations, the maximum PDU and the maximum data set size.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 
 import pytest
@@ -116,6 +117,8 @@ async def test_a_data_set_over_the_size_limit_is_refused_and_nothing_of_it_is_ke
             assert int((await client.store(make_ct(rows=64, uid="1.2.3.1"))).Status) == 0  # 8 kB
             with pytest.raises(DicomNetworkError):
                 await client.store(make_ct(rows=512, uid="1.2.3.2"))  # 512 kB
+        # The node's side of the association is closed once its partial file has been removed.
+        await asyncio.gather(*(association.closed for association in server.active))
         assert stored == ["1.2.3.1"]
         assert [p.name for p in tmp_path.iterdir()] == ["1.2.3.1"]
         assert await echo(server.port) == 0  # the node goes on serving others
