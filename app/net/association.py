@@ -81,6 +81,7 @@ from app.net.tls import describe_tls_failure
 
 log = logging.getLogger(__name__)
 
+_READ_SIZE = 1 << 20  # bytes asked of the socket per read (see connection_made)
 _JOIN_LIMIT = 64 * 1024  # PDUs up to this size are joined into one write, larger ones written by part
 
 Chunks = bytes | bytearray | memoryview | Iterable[bytes | memoryview] | None
@@ -228,6 +229,12 @@ class Association(asyncio.Protocol):
             # Small PDUs (C-ECHO, C-STORE-RSP) must not wait for Nagle's algorithm.
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if hasattr(transport, "max_size"):
+            # asyncio's socket transport reads at most 256 kB per recv() (its max_size); a data set
+            # arriving at 1 GB/s then costs 4,000 trips a second through this protocol.  1 MB reads
+            # measured 1.16x faster on 512 kB instances (bench workload 1).  Other transports (TLS,
+            # uvloop) have no such attribute and keep their own sizes.
+            transport.max_size = _READ_SIZE
         peer = transport.get_extra_info("peername")
         if peer:
             self.peer_host, self.peer_port = str(peer[0]), int(peer[1])
