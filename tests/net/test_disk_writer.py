@@ -267,3 +267,27 @@ async def test_the_event_loop_answers_while_the_disk_is_stuck(tmp_path: Path) ->
     finally:
         disk_free.set()
         await server.close(grace=1)
+
+
+async def test_a_sink_asked_to_stay_on_the_loop_is_written_there(tmp_path: Path) -> None:
+    threads: set[str] = set()
+
+    class WhereSink(FileSink):
+        def write(self, data: memoryview) -> None:
+            threads.add(threading.current_thread().name)
+            super().write(data)
+
+    handlers = Handlers(
+        store=lambda request: 0,
+        store_sink=lambda info: WhereSink(tmp_path / info.sop_instance_uid),
+        store_sink_in_thread=False,
+    )
+    server = await scp_ae().start_server(handlers, host="127.0.0.1", port=0)
+    try:
+        async with scu_ae().associate(
+            "127.0.0.1", server.port, called_ae_title="SCP", contexts=[CTImageStorage]
+        ) as client:
+            assert int((await client.store(make_ct())).Status) == 0
+    finally:
+        await server.close(grace=1)
+    assert threads == {threading.current_thread().name}  # the event loop's own thread
