@@ -420,6 +420,9 @@ def run_all(quick: bool, receive_root: Path | None) -> Results:
         name = f"3. C-STORE {big_count} x {big_bytes // big_count // 1_000_000} MB multi-frame"
         big = StoreLoad(name, work / "big", big_bytes, big_count, "MB/s")
         rows.append(store_workload(big, rx, peers, rounds, pynetdicom_rounds=3)[0])
+        inline = StoreLoad(f"{name} (Courier's files written on its loop)", big.folder, big_bytes, big_count,
+                           "MB/s")  # fmt: skip
+        rows.append(store_workload(inline, rx, ["courier-inline", "dcmtk"], rounds)[0])
         shutil.rmtree(work / "big")
         print("4. echo…", file=sys.stderr)
         rows.append(echo_workload(50 if quick else 200, rx))
