@@ -88,7 +88,7 @@ def test_clicking_through_studies_faster_than_thumbnails_render_draws_the_last_o
     # A selection that replaced the list under the previous one's thumbnail workers broke nothing.
     failures = [task.exception() for task in spawned if task.exception() is not None]
     assert failures == []
-    loop.run_until_complete(until(lambda: pane.thumbnails_done.is_set()))
+    loop.run_until_complete(until(pane.thumbnails_done.is_set))
     study = pane.selected_study()
     assert study is not None and pane.thumbs.count() == study.number_of_series
 
