@@ -18,10 +18,46 @@ import os
 import socket
 import sys
 import tempfile
+import threading
 import time
+import traceback
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+class StallWatch:
+    """With COURIER_EXPLAIN_LAG=MS: a thread that prints the GUI thread's stack whenever the loop has
+    not ticked for MS milliseconds (what was it doing?)."""
+
+    def __init__(self, threshold_ms: float) -> None:
+        self.threshold = threshold_ms / 1000
+        self.beat = time.monotonic()
+        self._main = threading.main_thread().ident
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        def tick() -> None:
+            self.beat = time.monotonic()
+            if not self._stop.is_set():
+                loop.call_later(0.002, tick)
+
+        tick()
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _watch(self) -> None:
+        reported = 0.0
+        while not self._stop.wait(0.005):
+            late = time.monotonic() - self.beat
+            if late > self.threshold and self.beat != reported:
+                reported = self.beat
+                frame = sys._current_frames().get(self._main or 0)
+                stack = "".join(traceback.format_stack(frame)) if frame else "?"
+                print(f"--- GUI thread {late * 1000:.0f} ms late, at:\n{stack}", file=sys.stderr, flush=True)
 
 
 def free_port() -> int:
@@ -66,6 +102,13 @@ async def measure(python: str, folders: list[Path], work: Path) -> dict[str, flo
         await workstation.browser_pane.reload()
     meter = LoopLagMeter(interval_s=0.005, window=1_000_000)
     meter.start(asyncio.get_running_loop())
+    watch = (
+        StallWatch(float(os.environ["COURIER_EXPLAIN_LAG"]))
+        if os.environ.get("COURIER_EXPLAIN_LAG")
+        else None
+    )
+    if watch is not None:
+        watch.start(asyncio.get_running_loop())
     stop = asyncio.Event()
     browsing = asyncio.ensure_future(drive_browser(workstation, stop))
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -85,6 +128,8 @@ async def measure(python: str, folders: list[Path], work: Path) -> dict[str, flo
     stop.set()
     drawn = await browsing
     meter.stop()
+    if watch is not None:
+        watch.stop()
     stats = meter.snapshot()
     await workstation.stop()
     return {
