@@ -25,7 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 
@@ -380,65 +380,69 @@ def memory_folder() -> Path | None:
     return shm if shm.is_dir() and os.access(shm, os.W_OK) else None
 
 
+def store_rows(work: Path, rx: Path, quick: bool, on_disk: bool) -> tuple[list[Row], dict[str, float]]:
+    """Workloads 1-3 (data in ``work``, receivers in ``rx``; ``on_disk``: also workload 1 into ``work``)
+    and the worst loop lag Courier's receiver saw in workloads 1 and 2."""
+    peers, rounds = ["courier", "dcmtk", "pynetdicom"], 3 if quick else 5
+    ct_count, small_count = (40, 200) if quick else (200, 1000)
+    big_count, big_frames = (1, 50) if quick else (2, 200)
+    print("building data…", file=sys.stderr)
+    ct_bytes = write_instances(work / "ct", ct_count, 512)
+    small_bytes = write_instances(work / "small", small_count, 64)
+    big_bytes = write_instances(work / "big", big_count, 512, frames=big_frames)
+    print("1. CT instances…", file=sys.stderr)
+    ct = StoreLoad(f"1. C-STORE {ct_count} CT 512x512x16", work / "ct", ct_bytes, ct_count, "MB/s")
+    row, lag_ct = store_workload(ct, rx, peers, rounds, pynetdicom_rounds=3)
+    per_instance = ct_bytes / ct_count / 1e6
+    per_second = {p: (v or 0) / per_instance for p, v in row.values.items()}
+    rows = [row, Row(ct.name, "instances/s", per_second, rounds_vs_dcmtk=row.rounds_vs_dcmtk)]
+    print("1. CT instances, Courier writing on its event loop…", file=sys.stderr)
+    inline = replace(ct, name=f"{ct.name} (Courier's files written on its loop)")
+    rows.append(store_workload(inline, rx, ["courier-inline", "dcmtk"], rounds)[0])
+    if on_disk:
+        print("1. CT instances, receivers on disk…", file=sys.stderr)
+        disk = replace(ct, name=f"{ct.name} (receivers on disk)")
+        rows.append(store_workload(disk, work, ["courier", "dcmtk"], rounds)[0])
+    print("2. small instances…", file=sys.stderr)
+    name = f"2. C-STORE {small_count} small 64x64"
+    row, lag_small = store_workload(StoreLoad(name, work / "small", small_bytes, small_count, "instances/s"),
+                                    rx, peers, rounds)  # fmt: skip
+    rows.append(row)
+    print("3. large multi-frame…", file=sys.stderr)
+    name = f"3. C-STORE {big_count} x {big_bytes // big_count // 1_000_000} MB multi-frame"
+    big = StoreLoad(name, work / "big", big_bytes, big_count, "MB/s")
+    rows.append(store_workload(big, rx, peers, rounds, pynetdicom_rounds=3)[0])
+    inline = replace(big, name=f"{name} (Courier's files written on its loop)")
+    rows.append(store_workload(inline, rx, ["courier-inline", "dcmtk"], rounds)[0])
+    shutil.rmtree(work / "big")
+    lag = {key: max(lag_ct.get(key, 0), lag_small.get(key, 0))
+           for key in ("lag_max_ms", "lag_p99_ms", "peak_rss_mb")}  # fmt: skip
+    return rows, lag
+
+
 def run_all(quick: bool, receive_root: Path | None) -> Results:
-    peers = ["courier", "dcmtk", "pynetdicom"]
-    rows: list[Row] = []
     with (
         tempfile.TemporaryDirectory(prefix="courier-bench-") as tmp,
         tempfile.TemporaryDirectory(prefix="courier-bench-rx-", dir=receive_root) as rx_tmp,
     ):
         work, rx = Path(tmp), Path(rx_tmp)
-        ct_count = 40 if quick else 200
-        small_count = 200 if quick else 1000
-        big_count, big_frames = (1, 50) if quick else (2, 200)
-        huge_frames = 512 if quick else 2048  # 512 x 512 x 16 bits a frame: 256 MiB or 1 GiB
-        print("building data…", file=sys.stderr)
-        ct_bytes = write_instances(work / "ct", ct_count, 512)
-        small_bytes = write_instances(work / "small", small_count, 64)
-        big_bytes = write_instances(work / "big", big_count, 512, frames=big_frames)
-        rounds = 3 if quick else 5
-        print("1. CT instances…", file=sys.stderr)
-        ct = StoreLoad(f"1. C-STORE {ct_count} CT 512x512x16", work / "ct", ct_bytes, ct_count, "MB/s")
-        row, lag_ct = store_workload(ct, rx, peers, rounds, pynetdicom_rounds=3)
-        per_instance = ct_bytes / ct_count / 1e6
-        per_second = {p: (v or 0) / per_instance for p, v in row.values.items()}
-        rows += [row, Row(ct.name, "instances/s", per_second, rounds_vs_dcmtk=row.rounds_vs_dcmtk)]
-        print("1. CT instances, Courier writing on its event loop…", file=sys.stderr)
-        inline = StoreLoad(f"{ct.name} (Courier's files written on its loop)", ct.folder, ct_bytes, ct_count,
-                           "MB/s")  # fmt: skip
-        rows.append(store_workload(inline, rx, ["courier-inline", "dcmtk"], rounds)[0])
-        if receive_root is not None:
-            print("1. CT instances, receivers on disk…", file=sys.stderr)
-            on_disk = StoreLoad(f"{ct.name} (receivers on disk)", ct.folder, ct_bytes, ct_count, "MB/s")
-            rows.append(store_workload(on_disk, work, [p for p in peers if p != "pynetdicom"], rounds)[0])
-        print("2. small instances…", file=sys.stderr)
-        small = StoreLoad(f"2. C-STORE {small_count} small 64x64", work / "small", small_bytes, small_count,
-                          "instances/s")  # fmt: skip
-        row, lag_small = store_workload(small, rx, peers, rounds)
-        rows.append(row)
-        print("3. large multi-frame…", file=sys.stderr)
-        name = f"3. C-STORE {big_count} x {big_bytes // big_count // 1_000_000} MB multi-frame"
-        big = StoreLoad(name, work / "big", big_bytes, big_count, "MB/s")
-        rows.append(store_workload(big, rx, peers, rounds, pynetdicom_rounds=3)[0])
-        inline = StoreLoad(f"{name} (Courier's files written on its loop)", big.folder, big_bytes, big_count,
-                           "MB/s")  # fmt: skip
-        rows.append(store_workload(inline, rx, ["courier-inline", "dcmtk"], rounds)[0])
-        shutil.rmtree(work / "big")
+        rows, scp_lag = store_rows(work, rx, quick, on_disk=receive_root is not None)
         print("4. echo…", file=sys.stderr)
         rows.append(echo_workload(50 if quick else 200, rx))
         print("5. find…", file=sys.stderr)
         rows.append(find_workload(2000 if quick else 10000, rx, 3))
         print("6. one very large instance…", file=sys.stderr)
+        huge_frames = 512 if quick else 2048  # 512 x 512 x 16 bits a frame: 256 MiB or 1 GiB
         huge_bytes = write_instances(work / "huge", 1, 512, frames=huge_frames)
-        row, sender_peak = memory_workload(work / "huge", huge_bytes, work, peers)
+        row, sender_peak = memory_workload(
+            work / "huge", huge_bytes, work, ["courier", "dcmtk", "pynetdicom"]
+        )
         rows.append(row)
         shutil.rmtree(work / "huge")
         print("7. workstation event loop…", file=sys.stderr)
         os.sync()  # workload 6 left GBs of dirty pages: their writeback is not workload 7's to measure
         gui = workstation_lag([work / "ct", work / "small"])
         ceiling = asyncio.run(_socket_ceiling((256 if quick else 1024) * 1024 * 1024))
-    scp_lag = {key: max(lag_ct.get(key, 0), lag_small.get(key, 0))
-               for key in ("lag_max_ms", "lag_p99_ms", "peak_rss_mb")}  # fmt: skip
     return Results(rows, scp_lag, sender_peak, gui, ceiling, receive_root)
 
 
