@@ -57,15 +57,19 @@ class DiskWriter:
     def congested(self) -> bool:
         return self._backlog > self.high_water
 
-    def submit(self, job: Job, size: int = 0) -> None:
+    def submit(self, job: Job, size: int = 0, *, counted: bool = False) -> None:
         """Run ``job`` in the writer thread after every job submitted before it; ``size`` bytes count
-        towards the backlog until it has run."""
+        towards the backlog until it has run (``counted``: they were already added with ``grow``)."""
         if self._thread is None:
             self._start()
-        if size:
-            with self._lock:
-                self._backlog += size
+        if size and not counted:
+            self.grow(size)
         self._jobs.put((job, size))
+
+    def grow(self, size: int) -> None:
+        """``size`` more bytes wait for the disk (a job submitted with ``counted=True`` takes them off)."""
+        with self._lock:
+            self._backlog += size
 
     def when_drained(self, loop: asyncio.AbstractEventLoop, callback: Callable[[], None]) -> None:
         """Call ``callback`` on ``loop`` once the backlog is at most ``low_water`` (maybe at once)."""
@@ -149,7 +153,7 @@ class BackgroundSink:
     raises it.
     """
 
-    __slots__ = ("_error", "_future", "_inner", "_loop", "_writer")
+    __slots__ = ("_error", "_future", "_inner", "_loop", "_pending", "_writer")
 
     def __init__(
         self,
@@ -163,17 +167,33 @@ class BackgroundSink:
         self._inner: DatasetSink | None = None
         self._error: BaseException | None = None
         self._future: asyncio.Future[object] = loop.create_future()
+        self._pending: list[memoryview] = []
         writer.submit(lambda: self._open(factory))
 
     def write(self, data: memoryview) -> None:
+        # The fragments of one read of the socket go to the thread together, in one job: handing over
+        # each one costs more than writing it.
         if self._error is None:
-            self._writer.submit(lambda: self._write(data), len(data))
+            if not self._pending:
+                self._loop.call_soon(self._hand_over)
+            self._pending.append(data)
+            self._writer.grow(len(data))  # counted now: the congestion check right after sees it
+
+    def _hand_over(self) -> None:
+        views, self._pending = self._pending, []
+        if views:
+            size = sum(len(view) for view in views)
+            self._writer.submit(lambda: self._write(views), size, counted=True)
 
     def close(self) -> PendingDataset:
+        self._hand_over()
         self._writer.submit(self._close)
         return PendingDataset(self._future)
 
     def abort(self) -> None:
+        dropped, self._pending = self._pending, []
+        if dropped:
+            self._writer.submit(lambda: None, sum(len(view) for view in dropped), counted=True)
         self._writer.submit(self._abort)
 
     # Below: in the writer thread.
@@ -184,11 +204,16 @@ class BackgroundSink:
         except BaseException as exc:
             self._error = exc
 
-    def _write(self, data: memoryview) -> None:
+    def _write(self, views: list[memoryview]) -> None:
         if self._error is not None or self._inner is None:
             return
         try:
-            self._inner.write(data)
+            write_many = getattr(self._inner, "write_many", None)
+            if write_many is not None:
+                write_many(views)
+            else:
+                for view in views:
+                    self._inner.write(view)
         except BaseException as exc:
             self._error = exc
             self._abort()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Iterable, Sequence
 from io import BytesIO
 from pathlib import Path
@@ -387,6 +388,22 @@ def test_file_sink_close_returns_its_path_and_abort_removes_it(tmp_path: Path) -
     other.write(memoryview(b"123"))
     other.abort()
     assert not (tmp_path / "b.bin").exists()
+
+
+def test_file_sink_writes_many_fragments_in_order_even_when_the_kernel_takes_part(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_writev = os.writev
+
+    def stingy_writev(fd: int, views: list[memoryview]) -> int:
+        return real_writev(fd, [views[0][:3]])  # a short write every time: three bytes at most
+
+    monkeypatch.setattr(os, "writev", stingy_writev)
+    sink = FileSink(tmp_path / "many.bin")
+    sink.write_many([memoryview(b"abcdefg"), memoryview(b""), memoryview(b"hij")])
+    sink.write(memoryview(b"k"))
+    sink.close()
+    assert (tmp_path / "many.bin").read_bytes() == b"abcdefghijk"
 
 
 # ---------------------------------------------------------------------------------------------------
