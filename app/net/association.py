@@ -714,6 +714,8 @@ class Association(asyncio.Protocol):
         idle = self.timeouts.idle
         if idle is None or self.failure is not None or self.layer.state is State.STA1:
             return
+        if self._reading_paused:
+            self._last_activity = self._loop.time()  # we stopped reading (our disk is behind), not the peer
         quiet_for = self._loop.time() - self._last_activity
         if quiet_for < idle:
             self._idle_timer = self._loop.call_later(idle - quiet_for, self._watch_idle)
