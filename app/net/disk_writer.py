@@ -134,6 +134,10 @@ def _resolve_threadsafe(loop: asyncio.AbstractEventLoop, future: asyncio.Future[
         loop.call_soon_threadsafe(resolve)
 
 
+def _nothing() -> None:
+    pass
+
+
 class PendingDataset:
     """What a ``BackgroundSink`` gives back on ``close()``: await ``result()`` for the inner sink's value."""
 
@@ -148,12 +152,14 @@ class PendingDataset:
 class BackgroundSink:
     """A ``DatasetSink`` whose ``inner`` sink (made by ``factory``) lives in ``writer``'s thread.
 
-    The first error the inner sink raises (opening, writing, closing) is kept: later fragments are
-    dropped, the inner sink is aborted (its partial file removed), and ``PendingDataset.result()``
-    raises it.
+    Work goes to the thread once per turn of the event loop: the fragments one read of the socket
+    brought, together with opening the file if it is not open yet and closing it if the data set is
+    complete, so that a small instance costs one hand-over, not four.  The first error the inner
+    sink raises (opening, writing, closing) is kept: later fragments are dropped, the inner sink is
+    aborted (its partial file removed), and ``PendingDataset.result()`` raises it.
     """
 
-    __slots__ = ("_error", "_future", "_inner", "_loop", "_pending", "_writer")
+    __slots__ = ("_error", "_factory", "_future", "_inner", "_loop", "_pending", "_writer")
 
     def __init__(
         self,
@@ -164,37 +170,47 @@ class BackgroundSink:
     ) -> None:
         self._writer = writer
         self._loop = loop
+        self._factory: Callable[[], DatasetSink | None] | None = factory  # run by the first job
         self._inner: DatasetSink | None = None
         self._error: BaseException | None = None
         self._future: asyncio.Future[object] = loop.create_future()
         self._pending: list[memoryview] = []
-        writer.submit(lambda: self._open(factory))
 
     def write(self, data: memoryview) -> None:
-        # The fragments of one read of the socket go to the thread together, in one job: handing over
-        # each one costs more than writing it.
         if self._error is None:
             if not self._pending:
                 self._loop.call_soon(self._hand_over)
             self._pending.append(data)
             self._writer.grow(len(data))  # counted now: the congestion check right after sees it
 
-    def _hand_over(self) -> None:
-        views, self._pending = self._pending, []
-        if views:
-            size = sum(len(view) for view in views)
-            self._writer.submit(lambda: self._write(views), size, counted=True)
-
     def close(self) -> PendingDataset:
-        self._hand_over()
-        self._writer.submit(self._close)
+        self._hand_over(then=self._close)
         return PendingDataset(self._future)
 
     def abort(self) -> None:
         dropped, self._pending = self._pending, []
-        if dropped:
-            self._writer.submit(lambda: None, sum(len(view) for view in dropped), counted=True)
+        if dropped:  # their bytes leave the backlog without being written
+            self._writer.submit(_nothing, sum(len(view) for view in dropped), counted=True)
+        if self._factory is not None:
+            self._factory = None  # never opened: there is nothing to discard
+            return
         self._writer.submit(self._abort)
+
+    def _hand_over(self, then: Job | None = None) -> None:
+        factory, self._factory = self._factory, None
+        views, self._pending = self._pending, []
+        if factory is None and not views and then is None:
+            return
+
+        def job() -> None:
+            if factory is not None:
+                self._open(factory)
+            if views:
+                self._write(views)
+            if then is not None:
+                then()
+
+        self._writer.submit(job, sum(len(view) for view in views), counted=True)
 
     # Below: in the writer thread.
 
