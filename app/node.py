@@ -278,6 +278,8 @@ class WorkstationNode:
     def handlers(self) -> Handlers:
         return Handlers(
             store_sink=lambda info: ArchiveSink(self.archive, info),
+            # The GUI's loop (and every association of `courier serve`) never waits on the disk.
+            disk_io="thread",
             store=self._store,
             find=self._find,
             move=self._move,

@@ -1,8 +1,7 @@
 """Courier's storage/find/echo SCP for the benchmark, in its own process.
 
-Usage: our_scp.py PORT OUT_DIR REPORT_JSON [FIND_MATCHES] [inline]
-With ``inline`` the files are written on the event loop (``store_sink_in_thread=False``) instead of
-in the disk writer's thread.
+Usage: our_scp.py PORT OUT_DIR REPORT_JSON [FIND_MATCHES] [adaptive|thread|inline]
+The last argument is ``Handlers.disk_io``: where the files are written (default: the engine's own).
 Writes each received data set straight into OUT_DIR (no fsync, like storescp), measures its own
 event-loop lag, and on SIGTERM writes {"lag_max_ms", "lag_p99_ms", "peak_rss_mb"} to REPORT_JSON.
 """
@@ -39,7 +38,7 @@ class Lag:
         self.start()
 
 
-async def main(port: int, out: Path, report: Path, matches: int, inline: bool) -> None:
+async def main(port: int, out: Path, report: Path, matches: int, disk_io: str) -> None:
     out.mkdir(parents=True, exist_ok=True)
     answers = []
     for n in range(matches):
@@ -59,7 +58,7 @@ async def main(port: int, out: Path, report: Path, matches: int, inline: bool) -
 
     ae = ApplicationEntity("OURSCP", max_pdu_length=PDU)
     server = await ae.start_server(
-        Handlers(store=lambda request: 0, store_sink=sink, find=find, store_sink_in_thread=not inline),
+        Handlers(store=lambda request: 0, store_sink=sink, find=find, disk_io=disk_io),
         host="127.0.0.1", port=port,
         policy=ae.acceptor_policy(max_operations_performed=16),
     )  # fmt: skip
@@ -89,6 +88,6 @@ if __name__ == "__main__":
             Path(sys.argv[2]),
             Path(sys.argv[3]),
             int(sys.argv[4]) if len(sys.argv) > 4 else 0,
-            "inline" in sys.argv[5:],
+            sys.argv[5] if len(sys.argv) > 5 else "adaptive",
         )
     )

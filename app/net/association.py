@@ -33,7 +33,7 @@ from app.net.dimse.framing import (
     fragment_message,
     fragment_stream,
 )
-from app.net.disk_writer import BackgroundSink, shared_writer
+from app.net.disk_writer import AdaptiveSink, BackgroundSink, shared_writer
 from app.net.errors import (
     AssociationAborted,
     AssociationRejected,
@@ -663,7 +663,7 @@ class Association(asyncio.Protocol):
             sink = self.dispatcher.sink_for(self, command, context_id)
         if sink is None:
             sink = BytesSink()
-        elif isinstance(sink, BackgroundSink):
+        elif isinstance(sink, BackgroundSink | AdaptiveSink):
             self._used_disk = True
         if self.max_dataset_size is not None:
             sink = SizeLimitedSink(sink, self.max_dataset_size, message_name(command))

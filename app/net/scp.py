@@ -23,7 +23,7 @@ import logging
 from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydicom.dataset import Dataset
 
@@ -31,7 +31,7 @@ from app.net.association import Association
 from app.net.dataset_io import decode_dataset, encode_dataset
 from app.net.dimse import commands as c
 from app.net.dimse.framing import AssembledMessage, DatasetSink
-from app.net.disk_writer import BackgroundSink, PendingDataset, shared_writer
+from app.net.disk_writer import AdaptiveSink, BackgroundSink, PendingDataset, shared_writer
 from app.net.errors import DicomNetworkError, DimseError, NoAcceptedContext
 from app.net.status_dataset import status_dataset
 
@@ -121,10 +121,10 @@ class Handlers:
 
     - ``echo(request) -> status`` (default: success)
     - ``store(request) -> status``; ``store_sink(info) -> DatasetSink | None`` to receive into a file.
-      The sink lives in the disk writer's thread (``app.net.disk_writer``) so that the event loop never
-      waits on the disk; ``store_sink_in_thread=False`` runs it on the loop instead, for a headless
-      receiver on fast local storage with few cores (on 2 cores the thread competes with the sender:
-      writing on the loop measured 1.38x faster into tmpfs, and the same onto a slow disk).
+      ``disk_io`` says where the sink runs (``app.net.disk_writer``): ``"adaptive"`` (the default) on
+      the event loop while the disk keeps up, in the disk writer's thread once an operation is slow;
+      ``"thread"`` always in the thread, so the loop never waits on the disk (what a GUI needs);
+      ``"inline"`` always on the loop.
     - ``find(request)`` yields identifiers (or ``(status, identifier)``); each goes out as Pending
     - ``get(request)`` yields what to send back: Datasets, file paths or ``scu.StoreSource``
     - ``move(request) -> MoveAnswer``
@@ -135,7 +135,7 @@ class Handlers:
     echo: Callable[[Request], Any] | None = None
     store: Callable[[Request], Any] | None = None
     store_sink: Callable[[StoreInfo], DatasetSink | None] | None = None
-    store_sink_in_thread: bool = True
+    disk_io: Literal["adaptive", "thread", "inline"] = "adaptive"
     find: Callable[[Request], Any] | None = None
     get: Callable[[Request], Any] | None = None
     move: Callable[[Request], Any] | None = None
@@ -223,10 +223,10 @@ class ServiceDispatcher:
             assoc, command.affected_sop_class_uid, command.affected_sop_instance_uid, context.transfer_syntax
         )
         factory = self.handlers.store_sink
-        if not self.handlers.store_sink_in_thread:
+        if self.handlers.disk_io == "inline":
             return factory(info)
-        # The sink is made, written and closed in the disk writer's thread, never on the event loop.
-        return BackgroundSink(lambda: factory(info), writer=shared_writer(), loop=asyncio.get_running_loop())
+        sink_class = BackgroundSink if self.handlers.disk_io == "thread" else AdaptiveSink
+        return sink_class(lambda: factory(info), writer=shared_writer(), loop=asyncio.get_running_loop())
 
     async def handle(self, assoc: Association, message: AssembledMessage, cancelled: asyncio.Event) -> None:
         context = assoc.negotiated.contexts.by_id(message.context_id) if assoc.negotiated else None

@@ -1,7 +1,9 @@
-"""Received data sets are written in the disk writer's thread: in order, bounded, and answered truthfully.
+"""Received data sets reach the disk in order, bounded, answered truthfully, and never freeze the loop
+when asked not to.
 
-The unit tests drive ``DiskWriter`` and ``BackgroundSink`` directly; the socket tests run our SCU
-against our SCP with sinks that are slow or fail, as a slow network disk or a full one would.
+The unit tests drive ``DiskWriter``, ``BackgroundSink`` and ``AdaptiveSink`` directly; the socket
+tests run our SCU against our SCP with sinks that are slow or fail, as a slow network disk or a full
+one would, in each of ``Handlers.disk_io``'s modes.
 """
 
 from __future__ import annotations
@@ -24,6 +26,12 @@ from app.net.timeouts import Timeouts
 from tests.net.datasets import make_ct
 
 pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.fixture(autouse=True)
+def disk_not_yet_slow(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test starts with a disk that has not been slow (the shared writer remembers for 30 s)."""
+    monkeypatch.setattr(shared_writer(), "_slow_until", 0.0)
 
 
 class RecordingSink:
@@ -146,7 +154,8 @@ class SlowDiskSink(FileSink):
         super().write(data)
 
 
-async def test_a_store_is_answered_only_once_its_file_is_complete(tmp_path: Path) -> None:
+@pytest.mark.parametrize("disk_io", ["adaptive", "thread"])
+async def test_a_store_is_answered_only_once_its_file_is_complete(tmp_path: Path, disk_io: str) -> None:
     seen: list[int] = []
 
     def sink(info: StoreInfo) -> SlowDiskSink:
@@ -159,7 +168,9 @@ async def test_a_store_is_answered_only_once_its_file_is_complete(tmp_path: Path
         return 0
 
     ds = make_ct(rows=512)
-    server = await scp_ae().start_server(Handlers(store=store, store_sink=sink), host="127.0.0.1", port=0)
+    server = await scp_ae().start_server(
+        Handlers(store=store, store_sink=sink, disk_io=disk_io), host="127.0.0.1", port=0
+    )
     try:
         async with scu_ae().associate(
             "127.0.0.1", server.port, called_ae_title="SCP", contexts=[CTImageStorage]
@@ -171,7 +182,10 @@ async def test_a_store_is_answered_only_once_its_file_is_complete(tmp_path: Path
         await server.close(grace=1)
 
 
-async def test_a_full_disk_answers_out_of_resources_and_the_association_goes_on(tmp_path: Path) -> None:
+@pytest.mark.parametrize("disk_io", ["adaptive", "thread"])
+async def test_a_full_disk_answers_out_of_resources_and_the_association_goes_on(
+    tmp_path: Path, disk_io: str
+) -> None:
     calls = 0
 
     class FullOnce(FileSink):
@@ -185,7 +199,7 @@ async def test_a_full_disk_answers_out_of_resources_and_the_association_goes_on(
         return FullOnce(path) if calls == 1 else FileSink(path)
 
     server = await scp_ae().start_server(
-        Handlers(store=lambda request: 0, store_sink=sink), host="127.0.0.1", port=0
+        Handlers(store=lambda request: 0, store_sink=sink, disk_io=disk_io), host="127.0.0.1", port=0
     )
     try:
         async with scu_ae().associate(
@@ -220,7 +234,7 @@ async def test_a_disk_slower_than_the_network_pauses_reading_and_keeps_memory_bo
         return SlowDiskSink(tmp_path / info.sop_instance_uid, delay=0.002)
 
     server = await scp_ae().start_server(
-        Handlers(store=lambda request: 0, store_sink=sink), host="127.0.0.1", port=0
+        Handlers(store=lambda request: 0, store_sink=sink, disk_io="thread"), host="127.0.0.1", port=0
     )
     watcher = asyncio.ensure_future(watch())
     try:
@@ -248,7 +262,9 @@ async def test_the_event_loop_answers_while_the_disk_is_stuck(tmp_path: Path) ->
             super().write(data)
 
     server = await scp_ae().start_server(
-        Handlers(store=lambda request: 0, store_sink=lambda info: StuckDiskSink(tmp_path / "x")),
+        Handlers(
+            store=lambda request: 0, store_sink=lambda info: StuckDiskSink(tmp_path / "x"), disk_io="thread"
+        ),
         host="127.0.0.1",
         port=0,
     )
@@ -280,7 +296,7 @@ async def test_a_sink_asked_to_stay_on_the_loop_is_written_there(tmp_path: Path)
     handlers = Handlers(
         store=lambda request: 0,
         store_sink=lambda info: WhereSink(tmp_path / info.sop_instance_uid),
-        store_sink_in_thread=False,
+        disk_io="inline",
     )
     server = await scp_ae().start_server(handlers, host="127.0.0.1", port=0)
     try:
@@ -291,3 +307,66 @@ async def test_a_sink_asked_to_stay_on_the_loop_is_written_there(tmp_path: Path)
     finally:
         await server.close(grace=1)
     assert threads == {threading.current_thread().name}  # the event loop's own thread
+
+
+class WhereSink(FileSink):
+    """Notes the thread of every write; the first ``slow`` writes take 30 ms (a disk that stalls)."""
+
+    def __init__(self, path: Path, threads: list[str], slow: int = 0) -> None:
+        super().__init__(path)
+        self.threads = threads
+        self.slow = slow
+
+    def write(self, data: memoryview) -> None:
+        self.threads.append(threading.current_thread().name)
+        if self.slow:
+            self.slow -= 1
+            time.sleep(0.030)  # the stall itself, which the adaptive sink must notice
+        super().write(data)
+
+
+async def test_an_adaptive_sink_writes_on_the_loop_while_the_disk_keeps_up(tmp_path: Path) -> None:
+    threads: list[str] = []
+    handlers = Handlers(
+        store=lambda request: 0, store_sink=lambda info: WhereSink(tmp_path / info.sop_instance_uid, threads)
+    )
+    server = await scp_ae().start_server(handlers, host="127.0.0.1", port=0)
+    try:
+        async with scu_ae().associate(
+            "127.0.0.1", server.port, called_ae_title="SCP", contexts=[CTImageStorage]
+        ) as client:
+            assert int((await client.store(make_ct(rows=512))).Status) == 0
+    finally:
+        await server.close(grace=1)
+    assert threads and set(threads) == {threading.current_thread().name}
+    assert not shared_writer().disk_is_slow
+
+
+async def test_a_slow_disk_moves_adaptive_sinks_to_the_writer_thread(tmp_path: Path) -> None:
+    first: list[str] = []
+    second: list[str] = []
+    sinks = iter([(first, 1), (second, 0)])
+
+    def sink(info: StoreInfo) -> WhereSink:
+        threads, slow = next(sinks)
+        return WhereSink(tmp_path / info.sop_instance_uid, threads, slow)
+
+    server = await scp_ae().start_server(
+        Handlers(store=lambda request: 0, store_sink=sink), host="127.0.0.1", port=0
+    )
+    try:
+        async with scu_ae().associate(
+            "127.0.0.1", server.port, called_ae_title="SCP", contexts=[CTImageStorage]
+        ) as client:
+            big = make_ct(rows=1024)  # 2 MB: several fragments after the slow first one
+            assert int((await client.store(big)).Status) == 0
+            assert int((await client.store(make_ct(rows=512))).Status) == 0
+    finally:
+        await server.close(grace=1)
+    loop_thread = threading.current_thread().name
+    assert first[0] == loop_thread  # the first write ran on the loop, and was slow
+    assert set(first[1:]) == {"courier-disk-writer"}  # the rest of that data set went to the thread
+    assert set(second) == {"courier-disk-writer"}  # and the next data set started there
+    assert shared_writer().disk_is_slow
+    sizes = sorted(p.stat().st_size for p in tmp_path.iterdir())
+    assert len(sizes) == 2 and sizes[0] > 512 * 512 * 2 and sizes[1] > 1024 * 1024 * 2  # both whole
