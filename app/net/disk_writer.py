@@ -289,11 +289,7 @@ class BackgroundSink:
 
     def _abort(self) -> None:
         inner, self._inner = self._inner, None
-        if inner is not None:
-            try:
-                inner.abort()
-            except Exception:
-                log.exception("discarding a partial data set failed")
+        _discard(inner)
 
 
 class AdaptiveSink:
@@ -377,8 +373,13 @@ class AdaptiveSink:
 
     def _discard(self) -> None:
         inner, self._inner = self._inner, None
-        if inner is not None:
-            try:
-                inner.abort()
-            except Exception:
-                log.exception("discarding a partial data set failed")
+        _discard(inner)
+
+
+def _discard(inner: DatasetSink | None) -> None:
+    """Abort ``inner`` (its partial file goes); a failure to do so is logged, not raised."""
+    if inner is not None:
+        try:
+            inner.abort()
+        except Exception:
+            log.exception("discarding a partial data set failed")
