@@ -179,9 +179,12 @@ def _raw_uids(meta: Dataset) -> tuple[str, str, str] | None:
     uids: list[str] = []
     for tag in _SENDER_META:
         element = meta.get_item(tag)
-        if element is None or not element.is_raw or element.VR != "UI":
-            return None
-        if not isinstance(element.value, bytes):
+        if (
+            element is None
+            or not element.is_raw
+            or element.VR != "UI"
+            or not isinstance(element.value, bytes)
+        ):
             return None
         text = element.value.rstrip(b"\0 ")
         if not text.isascii():

@@ -21,7 +21,7 @@ import errno
 import inspect
 import logging
 from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
@@ -189,10 +189,9 @@ def _detail(status_ds: Dataset | None) -> Dataset | None:
 
 def _store_failure(exc: BaseException) -> tuple[int, Dataset]:
     """The C-STORE status for a data set its sink could not keep (PS3.4 B.2.3)."""
-    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        log.error("a received data set could not be written: %s", exc)
-        return OUT_OF_RESOURCES, error_comment("the receiver's disk is full; the instance was not stored")
     log.error("a received data set could not be written: %s", exc)
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return OUT_OF_RESOURCES, error_comment("the receiver's disk is full; the instance was not stored")
     return PROCESSING_FAILURE, error_comment(f"the instance could not be written: {exc}")
 
 
@@ -232,7 +231,13 @@ class ServiceDispatcher:
         context = assoc.negotiated.contexts.by_id(message.context_id) if assoc.negotiated else None
         if context is None:
             raise DimseError(f"request on unknown presentation context {message.context_id}")
-        raw = message.dataset
+        raw, failure = message.dataset, None
+        if isinstance(raw, PendingDataset):
+            # Answer only once the data set is on disk; if it could not be written, say why.
+            try:
+                raw = await raw.result()
+            except Exception as exc:
+                raw, failure = None, exc
         request = Request(
             association=assoc,
             context_id=message.context_id,
@@ -242,14 +247,10 @@ class ServiceDispatcher:
             raw=raw,
             cancelled=cancelled,
         )
+        if failure is not None:
+            await self._final(request, c.CStoreRSP, *_store_failure(failure))
+            return
         command = message.command
-        if isinstance(raw, PendingDataset):
-            # Answer only once the data set is on disk; if it could not be written, say why.
-            try:
-                request = replace(request, raw=await raw.result())
-            except Exception as exc:
-                await self._final(request, c.CStoreRSP, *_store_failure(exc))
-                return
         if isinstance(command, c.CEchoRQ):
             await self._simple(request, self.handlers.echo or (lambda r: SUCCESS), c.CEchoRSP, "C-ECHO")
         elif isinstance(command, c.CStoreRQ):
